@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pthread_atfork registrations, kept here so that the quiesce runs after
+ * every prepare handler.
+ *
+ * glibc runs prepare handlers newest first and takes its own locks after
+ * them.  A prepare handler that runs after the quiesce waits for locks a
+ * parked thread may hold (jemalloc's and tcmalloc's do), so the quiesce
+ * must come after all of them; but allocators register from their own
+ * initialisation, before any constructor of ours could.  So libcfork
+ * defines __register_atfork (what pthread_atfork in libc_nonshared.a calls
+ * through the PLT) and pthread_atfork (libc's older exported entry) under
+ * glibc's version names: every registration made by an object that sees
+ * libcfork first in the symbol search order comes here, whenever it is
+ * made, and our code works before our constructor has run.
+ *
+ * cfork() runs these handlers itself around its quiesce, in glibc's order.
+ * A plain fork() runs them through our one registration with glibc, made
+ * at the first registration or at load, which is therefore older than any
+ * other and lets the ones glibc holds directly run first.
+ *
+ * __cxa_finalize is wrapped to drop the handlers of an object being
+ * unloaded, as glibc does for its own list.  Handlers registered with glibc
+ * directly (by objects loaded before libcfork, or when libcfork itself is
+ * loaded with dlopen) still run inside fork(), after a cfork's quiesce.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct entry {
+	void (*prepare)(void);
+	void (*parent)(void);
+	void (*child)(void);
+	void *dso;
+};
+
+static struct entry *entries;          /* from mmap: see cf_map */
+static size_t nentries, capentries;
+static _Atomic uint32_t reg_lock;      /* entries, nentries */
+static _Atomic uint32_t fork_lock;     /* one fork's handlers at a time */
+static _Atomic pid_t fork_owner;
+static _Atomic int registered;
+
+CF_TLS bool cf_in_cfork;
+static CF_TLS size_t plain_fork_n;     /* a plain fork's snapshot */
+
+static void tramp_prepare(void);
+static void tramp_parent(void);
+static void tramp_child(void);
+
+extern void *__dso_handle;
+int __register_atfork(void (*prepare)(void), void (*parent)(void),
+		      void (*child)(void), void *dso);
+void __cxa_finalize(void *dso);
+
+int cf_atfork_init(void)
+{
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&registered, &expect, 1))
+		return 0;
+	int (*real)(void (*)(void), void (*)(void), void (*)(void), void *) =
+		(int (*)(void (*)(void), void (*)(void), void (*)(void),
+			 void *))cf_libc_sym("__register_atfork");
+	if (!real) {
+		atomic_store(&registered, 0);
+		return -ENOSYS;
+	}
+	int e = real(tramp_prepare, tramp_parent, tramp_child, &__dso_handle);
+	return e ? -e : 0;
+}
+
+bool cf_atfork_owner(void)
+{
+	return atomic_load_explicit(&fork_owner, memory_order_relaxed) ==
+	       cf_gettid();
+}
+
+size_t cf_atfork_prepare(void)
+{
+	cf_lock(&fork_lock);
+	atomic_store_explicit(&fork_owner, cf_gettid(), memory_order_relaxed);
+	cf_lock(&reg_lock);
+	size_t n = nentries;
+	cf_unlock(&reg_lock);
+	/* Newest first; the lock is dropped around each call, as a handler
+	 * may register another. */
+	for (size_t i = n; i-- > 0;) {
+		cf_lock(&reg_lock);
+		void (*f)(void) = entries[i].prepare;
+		cf_unlock(&reg_lock);
+		if (f)
+			f();
+	}
+	return n;
+}
+
+void cf_atfork_parent(size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cf_lock(&reg_lock);
+		void (*f)(void) = entries[i].parent;
+		cf_unlock(&reg_lock);
+		if (f)
+			f();
+	}
+	atomic_store_explicit(&fork_owner, 0, memory_order_relaxed);
+	cf_unlock(&fork_lock);
+}
+
+/* The child has one thread: locks held by others are simply reset. */
+void cf_atfork_child(size_t n)
+{
+	atomic_store(&reg_lock, 0);
+	atomic_store(&fork_lock, 0);
+	atomic_store(&fork_owner, 0);
+	for (size_t i = 0; i < n; i++)
+		if (entries[i].child)
+			entries[i].child();
+}
+
+static void tramp_prepare(void)
+{
+	if (!cf_in_cfork)
+		plain_fork_n = cf_atfork_prepare();
+}
+
+static void tramp_parent(void)
+{
+	if (!cf_in_cfork)
+		cf_atfork_parent(plain_fork_n);
+}
+
+static void tramp_child(void)
+{
+	if (!cf_in_cfork)
+		cf_atfork_child(plain_fork_n);
+}
+
+static int append(const struct entry *e)
+{
+	if (nentries == capentries) {
+		size_t cap = capentries ? capentries * 2 : 256;
+		struct entry *p = cf_map(cap * sizeof *p);
+		if (!p)
+			return ENOMEM;
+		if (entries)
+			memcpy(p, entries, nentries * sizeof *p);
+		/* The old array is not unmapped: a fork may be reading it
+		 * between two locked sections. */
+		entries = p;
+		capentries = cap;
+	}
+	entries[nentries++] = *e;
+	return 0;
+}
+
+__attribute__((visibility("default")))
+int __register_atfork(void (*prepare)(void), void (*parent)(void),
+		      void (*child)(void), void *dso)
+{
+	int e = -cf_atfork_init();
+	if (e)
+		return e;
+	struct entry en = { prepare, parent, child, dso };
+	cf_lock(&reg_lock);
+	e = append(&en);
+	cf_unlock(&reg_lock);
+	return e;
+}
+
+__attribute__((visibility("default")))
+int pthread_atfork(void (*prepare)(void), void (*parent)(void),
+		   void (*child)(void))
+{
+	return __register_atfork(prepare, parent, child, NULL);
+}
+
+/* Handlers of an unloaded object are cleared, not removed, so that a fork
+ * walking the array by index between two locked sections stays in step. */
+__attribute__((visibility("default")))
+void __cxa_finalize(void *dso)
+{
+	static void (*real)(void *);
+	if (dso) {
+		cf_lock(&reg_lock);
+		for (size_t i = 0; i < nentries; i++)
+			if (entries[i].dso == dso)
+				entries[i] = (struct entry){ 0 };
+		cf_unlock(&reg_lock);
+	}
+	if (!real)
+		real = (void (*)(void *))cf_libc_sym("__cxa_finalize");
+	if (real)
+		real(dso);
+}

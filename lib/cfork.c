@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfork(): fork(2) plus a coherent child.
+ *
+ * Order, and why:
+ *   1. The atfork prepare handlers registered with us (atfork.c), newest
+ *      first: they take their libraries' locks while every thread still
+ *      runs, so no handler waits for a parked thread.
+ *   2. The quiesce (quiesce.c): every sibling that can run user code is
+ *      stopped at a safe point, where it holds none of libc's locks.
+ *   3. libc's fork(): glibc takes its own locks (malloc, stdio, NSS), which
+ *      no parked thread holds, and the kernel copies memory while no
+ *      sibling writes.
+ *   4. Parent: siblings resumed, then parent handlers in registration
+ *      order.  Child: our state reset (it has one thread), child handlers.
+ * If the quiesce reaches CFORK_TIMEOUT_MS, cfork forks anyway with the
+ * stragglers running (CFORK_ON_TIMEOUT=fork, the default) or undoes steps
+ * 2 and 1 and fails with EAGAIN (CFORK_ON_TIMEOUT=fail).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#include "cfork.h"
+#include "internal.h"
+
+static pid_t (*libc_fork)(void);
+static int init_error;
+static _Atomic int initialised;
+
+/* Once, before main where possible: the handler and membarrier-style
+ * set-up are cheapest before threads exist. */
+__attribute__((constructor(102))) static void cf_init(void)
+{
+	if (atomic_exchange(&initialised, 1))
+		return;
+	/* libc's own fork, never a wrapper of it (the preload shim's). */
+	libc_fork = (pid_t (*)(void))cf_libc_sym("fork");
+	int e = cf_atfork_init();
+	if (!e)
+		e = cf_quiesce_init();
+	if (!libc_fork && !e)
+		e = -ENOSYS;
+	init_error = e;
+	if (e && cf_config()->debug)
+		cf_log("cannot set up the quiesce (errno %d): cfork will fork "
+		       "directly", -e);
+}
+
+static void report(const struct cf_quiesce_stats *st, pid_t pid,
+		   uint64_t fork_ns)
+{
+	if (!cf_config()->debug)
+		return;
+	cf_log("cfork: pid %d method quiesce, %s: parked %u (%u by return "
+	       "redirect), skipped %u, gone %u, not stopped %u, rounds %u, "
+	       "back-offs %u, signals %u, quiesce %lu us, fork %lu us",
+	       (int)pid, st->complete ? "coherent" : "NOT coherent",
+	       st->parked, st->hijacked, st->skipped, st->gone,
+	       st->stragglers, st->rounds, st->backoffs, st->signals,
+	       (unsigned long)(st->ns / 1000), (unsigned long)(fork_ns / 1000));
+}
+
+__attribute__((visibility("default")))
+pid_t cfork(void)
+{
+	cf_init();
+	const struct cf_config *cfg = cf_config();
+	if (cfg->mode == CF_MODE_DIRECT || init_error)
+		return libc_fork ? libc_fork() : fork();
+	if (cf_atfork_owner()) {
+		/* Called from an atfork handler of a fork in progress. */
+		errno = EDEADLK;
+		return -1;
+	}
+
+	size_t n = cf_atfork_prepare();
+	struct cf_quiesce_stats st;
+	bool coherent = cf_quiesce(&st);
+	if (!coherent && cfg->on_timeout == CF_TIMEOUT_FAIL) {
+		cf_resume();
+		cf_atfork_parent(n);
+		report(&st, -1, 0);
+		errno = EAGAIN;
+		return -1;
+	}
+
+	uint64_t t0 = cf_now_ns();
+	cf_in_cfork = true;
+	pid_t pid = libc_fork();
+	int saved_errno = errno;
+	cf_in_cfork = false;
+	if (pid == 0) {
+		cf_quiesce_child_reset();
+		cf_atfork_child(n);
+		return 0;
+	}
+	uint64_t fork_ns = cf_now_ns() - t0;
+	cf_resume();
+	cf_atfork_parent(n);
+	report(&st, pid, fork_ns);
+	errno = saved_errno;
+	return pid;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The signal handler that stops a thread, and the C side of the return stub.
+ *
+ * The protocol with the driver (quiesce.c):
+ *  - The driver publishes the table, sets cf_active, then signals threads.
+ *  - The handler reads cf_release_gen before it looks at cf_active, so that
+ *    a release that happens in between is never missed.  It then records a
+ *    verdict, tagged with that generation, in the thread's table entry:
+ *    PARKED (and waits until cf_release_gen moves on), HIJACKED (will park
+ *    in cf_stub_arrive) or RETRY (signal me again later).  Verdicts from an
+ *    older generation are ignored by the driver, so late and duplicate
+ *    signals are harmless.
+ *  - The driver releases everyone by clearing cf_active, undoing hijacks
+ *    that have not fired, and bumping cf_release_gen (futex wake).
+ *
+ * Async-signal-safety: raw system calls only, errno saved, no allocation,
+ * no lock; a parked thread waits with an untimed futex wait, because a
+ * timed one that is interrupted would overwrite the thread's restart block.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Atomic uint32_t cf_active;
+_Atomic uint32_t cf_release_gen;
+_Atomic uint32_t cf_progress;
+_Atomic uint32_t cf_users;
+_Atomic uint32_t cf_stub_parks;
+
+static int our_signo;
+
+/* One hijack at most per thread: a new one is never installed while the
+ * slot of the previous one still holds the stub's address. */
+struct hijack_state {
+	uintptr_t slot;
+	uintptr_t ra;
+	bool live;
+};
+static CF_TLS struct hijack_state hijack;
+
+void cf_stub_arrive(uintptr_t *slot) CF_HIDDEN;
+
+static void progress(void)
+{
+	atomic_fetch_add_explicit(&cf_progress, 1, memory_order_release);
+	cf_futex_wake(&cf_progress, 1);
+}
+
+static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
+{
+	atomic_store_explicit(&t->verdict, gen * 8u + v, memory_order_release);
+}
+
+/* Drops the table reference taken by the caller, then waits. */
+static void park(struct cf_thread *t, uint32_t gen)
+{
+	set_verdict(t, gen, CF_V_PARKED);
+	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+	progress();
+	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
+		cf_futex_wait(&cf_release_gen, gen, 0);
+}
+
+static bool in_stub(uintptr_t ip)
+{
+	return ip >= (uintptr_t)cf_stub_begin && ip < (uintptr_t)cf_stub_end;
+}
+
+/* A hijack is still pending while its slot holds the stub's address; the
+ * driver undoes any that have not fired at every release. */
+static bool hijack_pending(void)
+{
+	if (!hijack.live)
+		return false;
+	if (cf_mem_readable(hijack.slot, sizeof(uintptr_t)) &&
+	    *(const uintptr_t *)hijack.slot == (uintptr_t)cf_stub)
+		return true;
+	hijack.live = false;
+	return false;
+}
+
+static void record_hijack(struct cf_thread *t, uint32_t gen)
+{
+	t->ra = hijack.ra;
+	atomic_store_explicit(&t->slot, hijack.slot, memory_order_relaxed);
+	set_verdict(t, gen, CF_V_HIJACKED);
+}
+
+static void handler(int sig, siginfo_t *si, void *ctx)
+{
+	int saved_errno = errno;
+	const ucontext_t *uc = ctx;
+
+	if (sig != our_signo || si->si_code != SI_TKILL ||
+	    si->si_pid != getpid())
+		goto out_errno;
+
+	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
+	uint32_t gen = atomic_load_explicit(&cf_release_gen,
+					    memory_order_acquire);
+	if (!atomic_load_explicit(&cf_active, memory_order_acquire))
+		goto out;
+	struct cf_thread *t = cf_tasks_find(cf_gettid());
+	if (!t)
+		goto out;
+	atomic_fetch_add_explicit(&t->seen, 1, memory_order_release);
+
+	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
+		park(t, gen);
+		goto out_errno;
+	}
+	if (hijack_pending()) {
+		record_hijack(t, gen);
+		progress();
+		goto out;
+	}
+	struct cf_hijack hj;
+	switch (cf_safepoint_judge(uc, &hj)) {
+	case CF_PARK:
+		park(t, gen);
+		goto out_errno;
+	case CF_HIJACK:
+		/* The slot is in this thread's own stack and the thread is
+		 * here, so nothing else reads it now. */
+		hijack = (struct hijack_state){ hj.slot, hj.ra, true };
+		*(uintptr_t *)hj.slot = (uintptr_t)cf_stub;
+		record_hijack(t, gen);
+		break;
+	case CF_RETRY:
+		set_verdict(t, gen, CF_V_RETRY);
+		break;
+	}
+	progress();
+out:
+	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+out_errno:
+	errno = saved_errno;
+}
+
+void cf_stub_arrive(uintptr_t *slot)
+{
+	int saved_errno = errno;    /* the libc function may have set it */
+	*slot = hijack.ra;
+	hijack.live = false;
+	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
+	uint32_t gen = atomic_load_explicit(&cf_release_gen,
+					    memory_order_acquire);
+	struct cf_thread *t = NULL;
+	if (atomic_load_explicit(&cf_active, memory_order_acquire))
+		t = cf_tasks_find(cf_gettid());
+	if (t) {
+		atomic_fetch_add_explicit(&cf_stub_parks, 1,
+					  memory_order_relaxed);
+		park(t, gen);
+	} else
+		atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+	errno = saved_errno;
+}
+
+bool cf_hijack_undo(struct cf_thread *t)
+{
+	_Atomic uintptr_t *slot =
+		(_Atomic uintptr_t *)atomic_load_explicit(&t->slot,
+							 memory_order_relaxed);
+	uintptr_t expect = (uintptr_t)cf_stub;
+	if (!slot || !cf_mem_readable((uintptr_t)slot, sizeof *slot))
+		return false;
+	return atomic_compare_exchange_strong(slot, &expect, t->ra);
+}
+
+int cf_handler_install(int signo)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	/* sigfillset leaves out glibc's internal signals (SIGCANCEL and
+	 * SIGSETXID), which must stay deliverable; so must the ones a user
+	 * sends to stop a program. */
+	sigfillset(&sa.sa_mask);
+	sigdelset(&sa.sa_mask, SIGINT);
+	sigdelset(&sa.sa_mask, SIGTERM);
+	sigdelset(&sa.sa_mask, SIGQUIT);
+	if (sigaction(signo, &sa, NULL) < 0)
+		return -errno;
+	our_signo = signo;
+	return 0;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private declarations of libcfork, one place.  The path of one cfork, top to
+ * bottom (nothing below calls anything above):
+ *
+ *   cfork.c     cfork(): direct fork or quiesce, chosen by config
+ *   atfork.c    pthread_atfork registrations, so that the quiesce runs last
+ *   config.c    environment variables, parsed once
+ *   quiesce.c   the driver: signal, wait, back off, resume, bound
+ *   tasks.c     /proc/self/task and the table of threads of one quiesce
+ *   handler.c   the signal handler and the return stub's C side: park
+ *   safepoint.c the rule: may this stack be parked, and where else to stop
+ *   unwind.c    a lock-free stack walk over a signal context
+ *   objects.c   loaded objects: code ranges, unwind tables, libc's symbols
+ *   stub.S      the parking stub a redirected return lands in
+ */
+#ifndef CFORK_INTERNAL_H
+#define CFORK_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <ucontext.h>
+
+#define CF_HIDDEN __attribute__((visibility("hidden")))
+#define CF_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- sys.c: raw system calls, usable in a signal handler ---- */
+pid_t cf_gettid(void);
+long cf_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
+long cf_futex_wake(_Atomic uint32_t *word, int n);
+uint64_t cf_now_ns(void);
+int cf_tgkill(pid_t tid, int sig);          /* 0 or -errno */
+int cf_open_ro(const char *path);           /* fd or -errno */
+ssize_t cf_read_file(const char *path, char *buf, size_t len); /* NUL-ended */
+void cf_close(int fd);
+void cf_nanosleep_ns(uint64_t ns);
+void cf_lock(_Atomic uint32_t *l);
+void cf_unlock(_Atomic uint32_t *l);
+void *cf_map(size_t len);                   /* zeroed pages or NULL */
+void cf_unmap(void *p, size_t len);
+/* Writes "libcfork: " + msg to stderr with one write(2). */
+void cf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- config.c ---- */
+enum cf_mode { CF_MODE_AUTO, CF_MODE_QUIESCE, CF_MODE_DIRECT };
+enum cf_on_timeout { CF_TIMEOUT_FORK, CF_TIMEOUT_FAIL };
+struct cf_config {
+	enum cf_mode mode;
+	unsigned timeout_ms;
+	enum cf_on_timeout on_timeout;
+	int signo;
+	bool debug;
+};
+const struct cf_config *cf_config(void);
+
+/* ---- atfork.c ---- */
+/* Registers our one glibc handler (idempotent); 0 or -errno. */
+int cf_atfork_init(void);
+/* Serialises forks that run our handlers; returns the number of
+ * registrations whose handlers this fork runs. */
+size_t cf_atfork_prepare(void);
+void cf_atfork_parent(size_t n);
+void cf_atfork_child(size_t n);
+/* Set by cfork() around its call of libc's fork(), whose glibc handlers
+ * then leave the work to cfork(). */
+extern CF_TLS bool cf_in_cfork;
+/* True when the calling thread is inside a fork's handlers. */
+bool cf_atfork_owner(void);
+
+/* ---- quiesce.c ---- */
+struct cf_quiesce_stats {
+	unsigned parked;       /* stopped (including those below) */
+	unsigned hijacked;     /* of which stopped by a redirected return */
+	unsigned skipped;      /* kernel workers */
+	unsigned gone;         /* exited during the quiesce */
+	unsigned stragglers;   /* not stopped when the bound was reached */
+	unsigned rounds, backoffs, signals;
+	uint64_t ns;
+	bool complete;                 /* every user thread parked */
+};
+int cf_quiesce_init(void);         /* 0 or -errno; once, before threads */
+bool cf_quiesce(struct cf_quiesce_stats *st);
+void cf_resume(void);
+void cf_quiesce_child_reset(void);
+
+/* ---- tasks.c: the threads of one quiesce, by tid ---- */
+/* What the handler decided, tagged with the release generation it saw:
+ * verdict = gen * 8 + CF_V_*. */
+enum { CF_V_NONE, CF_V_PARKED, CF_V_HIJACKED, CF_V_RETRY };
+/* What the driver found out (driver-only). */
+enum { CF_FATE_LIVE, CF_FATE_GONE, CF_FATE_SKIPPED };
+struct cf_thread {
+	_Atomic int32_t tid;          /* 0: free slot; published last */
+	_Atomic uint32_t verdict;     /* written by the handler */
+	_Atomic uint32_t seen;        /* signals taken by the handler */
+	_Atomic uintptr_t slot;       /* hijacked return address slot */
+	uintptr_t ra;                 /* the return address it held */
+	uint32_t sent;                /* signals sent by the driver */
+	uint32_t fate;                /* CF_FATE_* */
+	uint64_t sent_ns;             /* when the last one was sent */
+	bool classified;              /* kernel-worker check done */
+};
+int cf_tasks_reset(size_t want);  /* empties (and sizes) the table */
+struct cf_thread *cf_tasks_find(pid_t tid);
+struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh);
+size_t cf_tasks_capacity(void);
+struct cf_thread *cf_tasks_at(size_t i);
+/* Calls fn for every tid in /proc/self/task; returns count or -errno. */
+int cf_tasks_scan(void (*fn)(pid_t tid, void *arg), void *arg);
+struct cf_task_info {
+	char state;                   /* R, S, D, Z, ... */
+	unsigned long flags;          /* PF_* */
+};
+int cf_task_info(pid_t tid, struct cf_task_info *ti);
+#define CF_PF_IO_WORKER   0x00000010UL
+#define CF_PF_USER_WORKER 0x00004000UL
+
+/* ---- handler.c ---- */
+int cf_handler_install(int signo);
+extern _Atomic uint32_t cf_active;        /* a round is stopping threads */
+extern _Atomic uint32_t cf_release_gen;   /* parked threads wait on it */
+extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
+extern _Atomic uint32_t cf_users;         /* handlers touching the table */
+extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
+/* The driver undoes a hijack that has not fired (returns true if undone). */
+bool cf_hijack_undo(struct cf_thread *t);
+
+/* ---- stub.S ---- */
+void cf_stub(void);                       /* never called directly */
+extern const char cf_stub_begin[], cf_stub_end[];
+
+/* ---- safepoint.c ---- */
+enum cf_verdict { CF_PARK, CF_HIJACK, CF_RETRY };
+struct cf_hijack {
+	uintptr_t slot;                       /* where the return address is */
+	uintptr_t ra;                         /* what it holds */
+};
+int cf_safepoint_init(void);
+enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj);
+
+/* ---- unwind.c ---- */
+struct cf_frame {
+	uintptr_t ip;        /* exact for frame 0 and after a signal frame */
+	uintptr_t sp;        /* this frame's stack pointer (caller's CFA) */
+	bool signal_frame;   /* a kernel signal frame (the restorer) */
+	bool exact_ip;       /* ip is not a return address */
+};
+#define CF_WALK_MAX 96
+/* Fills frames innermost first; returns the count, and *complete tells
+ * whether the walk reached the outermost frame cleanly. */
+int cf_unwind_init(void);
+int cf_walk(const ucontext_t *uc, struct cf_frame *f, int max, bool *complete);
+bool cf_mem_readable(uintptr_t addr, size_t len);
+
+/* ---- objects.c ---- */
+enum cf_objkind { CF_OBJ_OTHER, CF_OBJ_LIBC, CF_OBJ_LD, CF_OBJ_VDSO, CF_OBJ_SELF };
+struct cf_object {
+	uintptr_t text_lo, text_hi;   /* executable segment(s) */
+	uintptr_t lo, hi;             /* all loaded segments */
+	uintptr_t eh_hdr;             /* .eh_frame_hdr, 0 when absent */
+	uintptr_t eh_table;           /* its binary search table */
+	size_t eh_count;              /* entries in it */
+	enum cf_objkind kind;
+	bool permanent;               /* loaded at start-up: never unloaded */
+};
+int cf_objects_refresh(void);     /* re-reads if dlopen/dlclose happened */
+const struct cf_object *cf_objects_find(uintptr_t ip);
+/* Class bits of the libc function containing ip (0 when none). */
+#define CF_FN_ANYTIME  1u   /* holds no libc-internal lock at any point */
+#define CF_FN_BLOCKING 2u   /* a blocking system call wrapper */
+#define CF_FN_CALLBACK 4u   /* holds no lock while it calls user code */
+#define CF_FN_DENY     8u   /* may block holding a lock fork() takes */
+unsigned cf_objects_fn_class(uintptr_t ip);
+/* The address of libc's own definition of name (default version). */
+void *cf_libc_sym(const char *name);
+
+#endif /* CFORK_INTERNAL_H */

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The quiesce: stop every sibling thread that can run user code at a safe
+ * point, keep them stopped across fork, resume them.
+ *
+ * Why: for pages that may be DMA-pinned, fork copies memory eagerly while
+ * the parent's page stays writable, so a sibling writing during the copy
+ * gives the child a state that never existed.  A sibling that is not
+ * running cannot write.
+ *
+ * How, in one round:
+ *   1. List /proc/self/task (getdents64 into a static buffer: the driver
+ *      runs after the atfork prepare handlers hold the allocators' locks,
+ *      so it must not allocate).  Kernel-created workers (io_uring, vhost:
+ *      PF_IO_WORKER / PF_USER_WORKER) block every signal and never run user
+ *      code: they are skipped, never signalled.
+ *   2. Send each thread one real-time signal.  Never a second one before
+ *      the first was taken (queued real-time signals count against
+ *      RLIMIT_SIGPENDING, shared by all of the user's processes); EAGAIN
+ *      from tgkill means "not sent yet", ESRCH "gone".
+ *   3. The handler (handler.c) parks the thread, or redirects a return so
+ *      that the thread parks itself on leaving libc, or asks to be
+ *      signalled again (safepoint.c).
+ *   4. Wait, bounded, on a progress counter the handlers bump.  Threads
+ *      that do not take the signal are checked in /proc: exited (gone or
+ *      zombie) ones are dropped.
+ *   5. When nothing is pending, list the threads again: one created during
+ *      the round is signalled like the others, and the round ends only when
+ *      a listing finds nobody new.
+ * If no thread makes progress for a while although none of the pending
+ * ones is runnable, a parked thread probably holds something a pending one
+ * waits for (an application mutex, the loader lock inside a constructor):
+ * release everyone, wait a little longer each time, start again.  After
+ * CFORK_TIMEOUT_MS the caller gets what was stopped and decides (fork
+ * anyway, or fail).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BACKOFF_NS (20u * 1000000u)      /* no progress for this long */
+#define CHECK_NS (2u * 1000000u)         /* untaken signal: look in /proc */
+#define RETRY_NS (100u * 1000u)          /* let an unsafe thread move on */
+
+static size_t last_count = 64;
+static pid_t driver;
+
+struct round {
+	uint32_t gen;
+	bool full;
+	unsigned fresh;
+	struct cf_quiesce_stats *st;
+};
+
+static void insert_task(pid_t tid, void *arg)
+{
+	struct round *r = arg;
+	bool fresh;
+	if (tid == driver)
+		return;
+	if (!cf_tasks_insert(tid, &fresh))
+		r->full = true;
+	else if (fresh)
+		r->fresh++;
+}
+
+static unsigned verdict(struct cf_thread *t, uint32_t gen)
+{
+	uint32_t v = atomic_load_explicit(&t->verdict, memory_order_acquire);
+	return v / 8u == gen % (UINT32_MAX / 8u + 1u) ? v % 8u : CF_V_NONE;
+}
+
+/* The /proc check: gone, zombie, or a kernel worker. */
+static void check_task(struct cf_thread *t)
+{
+	struct cf_task_info ti;
+	int r = cf_task_info(atomic_load_explicit(&t->tid,
+						  memory_order_relaxed), &ti);
+	t->classified = true;
+	if (r == -ENOENT || r == -ESRCH || (r == 0 && (ti.state == 'Z' ||
+						      ti.state == 'X')))
+		t->fate = CF_FATE_GONE;
+	else if (r == 0 && (ti.flags & (CF_PF_IO_WORKER | CF_PF_USER_WORKER)))
+		t->fate = CF_FATE_SKIPPED;
+}
+
+static void send(struct cf_thread *t, struct round *r, uint64_t now)
+{
+	if (!t->classified) {
+		check_task(t);
+		if (t->fate != CF_FATE_LIVE)
+			return;
+	}
+	int e = cf_tgkill(atomic_load_explicit(&t->tid, memory_order_relaxed),
+			  cf_config()->signo);
+	if (e == 0) {
+		t->sent++;
+		t->sent_ns = now;
+		r->st->signals++;
+	} else if (e == -ESRCH) {
+		t->fate = CF_FATE_GONE;
+	}
+}
+
+struct tally {
+	unsigned parked, hijacked, pending, runnable;
+};
+
+/* One pass over the table: signal who needs it, count the rest. */
+static struct tally pass(struct round *r, uint64_t now)
+{
+	struct tally tl = { 0 };
+	size_t cap = cf_tasks_capacity();
+	for (size_t i = 0; i < cap; i++) {
+		struct cf_thread *t = cf_tasks_at(i);
+		if (!atomic_load_explicit(&t->tid, memory_order_acquire) ||
+		    t->fate != CF_FATE_LIVE)
+			continue;
+		unsigned v = verdict(t, r->gen);
+		if (v == CF_V_PARKED) {
+			tl.parked++;
+			continue;
+		}
+		tl.pending++;
+		if (v == CF_V_HIJACKED) {
+			tl.hijacked++;
+			continue;
+		}
+		uint32_t seen = atomic_load_explicit(&t->seen,
+						     memory_order_acquire);
+		if (seen == t->sent) {
+			if (v != CF_V_RETRY || now - t->sent_ns > RETRY_NS)
+				send(t, r, now);
+		} else if (now - t->sent_ns > CHECK_NS) {
+			check_task(t);
+			t->sent_ns = now;
+		}
+		if (t->fate != CF_FATE_LIVE)
+			tl.pending--;
+	}
+	return tl;
+}
+
+/* Is any pending thread runnable?  One that has not been scheduled yet is
+ * not stuck, however long it has been (a busy machine). */
+static bool pending_runnable(uint32_t gen)
+{
+	size_t cap = cf_tasks_capacity();
+	for (size_t i = 0; i < cap; i++) {
+		struct cf_thread *t = cf_tasks_at(i);
+		pid_t tid = atomic_load_explicit(&t->tid, memory_order_acquire);
+		if (!tid || t->fate != CF_FATE_LIVE ||
+		    verdict(t, gen) == CF_V_PARKED)
+			continue;
+		struct cf_task_info ti;
+		if (cf_task_info(tid, &ti) == 0 && ti.state == 'R')
+			return true;
+	}
+	return false;
+}
+
+enum outcome { DONE, BACKOFF, TIMEOUT, FULL };
+
+static enum outcome run_round(struct round *r, uint64_t deadline)
+{
+	uint64_t last_progress = cf_now_ns();
+	uint32_t seen_progress = atomic_load(&cf_progress);
+	bool scan = true;
+	for (;;) {
+		if (scan) {
+			r->fresh = 0;
+			if (cf_tasks_scan(insert_task, r) < 0)
+				return TIMEOUT;    /* no /proc: cannot list */
+			if (r->full)
+				return FULL;
+			scan = false;
+		}
+		uint64_t now = cf_now_ns();
+		struct tally tl = pass(r, now);
+		if (tl.pending == 0) {
+			r->fresh = 0;
+			if (cf_tasks_scan(insert_task, r) < 0)
+				return TIMEOUT;
+			if (r->full)
+				return FULL;
+			if (r->fresh == 0) {
+				r->st->parked = tl.parked;
+				return DONE;
+			}
+			continue;
+		}
+		if (now >= deadline)
+			return TIMEOUT;
+		if (tl.parked && now - last_progress > BACKOFF_NS) {
+			if (!pending_runnable(r->gen))
+				return BACKOFF;
+			last_progress = now;
+		}
+		uint64_t wait = 1000000u;
+		if (wait > deadline - now)
+			wait = deadline - now;
+		cf_futex_wait(&cf_progress, seen_progress, wait);
+		uint32_t p = atomic_load(&cf_progress);
+		if (p != seen_progress) {
+			seen_progress = p;
+			last_progress = cf_now_ns();
+		}
+	}
+}
+
+/* Lets every parked thread go and undoes redirected returns. */
+static void release_all(uint32_t gen)
+{
+	atomic_store_explicit(&cf_active, 0, memory_order_release);
+	size_t cap = cf_tasks_capacity();
+	for (size_t i = 0; i < cap; i++) {
+		struct cf_thread *t = cf_tasks_at(i);
+		if (atomic_load_explicit(&t->tid, memory_order_acquire) &&
+		    verdict(t, gen) == CF_V_HIJACKED)
+			cf_hijack_undo(t);
+	}
+	atomic_fetch_add_explicit(&cf_release_gen, 1, memory_order_release);
+	cf_futex_wake(&cf_release_gen, INT_MAX);
+}
+
+/* A handler from an earlier quiesce may still be reading the table. */
+static void wait_for_handlers(void)
+{
+	for (int i = 0; i < 20000 &&
+	     atomic_load_explicit(&cf_users, memory_order_acquire); i++)
+		cf_nanosleep_ns(50000);
+}
+
+static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
+{
+	size_t cap = cf_tasks_capacity();
+	st->parked = st->hijacked = st->skipped = st->gone = 0;
+	st->stragglers = 0;
+	for (size_t i = 0; i < cap; i++) {
+		struct cf_thread *t = cf_tasks_at(i);
+		if (!atomic_load_explicit(&t->tid, memory_order_acquire))
+			continue;
+		if (t->fate == CF_FATE_GONE)
+			st->gone++;
+		else if (t->fate == CF_FATE_SKIPPED)
+			st->skipped++;
+		else if (verdict(t, gen) == CF_V_PARKED)
+			st->parked++;
+		else
+			st->stragglers++;
+	}
+}
+
+int cf_quiesce_init(void)
+{
+	int e;
+	if ((e = cf_objects_refresh()) < 0 || (e = cf_unwind_init()) < 0 ||
+	    (e = cf_safepoint_init()) < 0)
+		return e;
+	return cf_handler_install(cf_config()->signo);
+}
+
+bool cf_quiesce(struct cf_quiesce_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	uint64_t t0 = cf_now_ns();
+	uint64_t deadline = t0 + (uint64_t)cf_config()->timeout_ms * 1000000u;
+	uint64_t pause_ns = 200000;
+	uint32_t stub_parks = atomic_load(&cf_stub_parks);
+	driver = cf_gettid();
+
+	wait_for_handlers();
+	cf_objects_refresh();
+	if (cf_tasks_reset(last_count + 64) < 0)
+		return false;
+	for (;;) {
+		struct round r = {
+			.gen = atomic_load_explicit(&cf_release_gen,
+						    memory_order_acquire),
+			.st = st,
+		};
+		st->rounds++;
+		atomic_store_explicit(&cf_active, 1, memory_order_release);
+		enum outcome o = run_round(&r, deadline);
+		if (o == DONE || o == TIMEOUT) {
+			tally_final(st, r.gen);
+			st->complete = o == DONE;
+			st->hijacked = atomic_load(&cf_stub_parks) - stub_parks;
+			st->ns = cf_now_ns() - t0;
+			last_count = st->parked + st->stragglers + st->skipped;
+			return st->complete;
+		}
+		release_all(r.gen);
+		if (o == FULL) {
+			wait_for_handlers();
+			if (cf_tasks_reset(cf_tasks_capacity()) < 0)
+				return false;
+			continue;
+		}
+		/* BACKOFF: whatever a parked thread held, it can now let go. */
+		st->backoffs++;
+		cf_nanosleep_ns(pause_ns);
+		if (pause_ns < 5000000)
+			pause_ns *= 2;
+		if (cf_now_ns() >= deadline) {
+			tally_final(st, atomic_load(&cf_release_gen));
+			st->ns = cf_now_ns() - t0;
+			return false;
+		}
+	}
+}
+
+void cf_resume(void)
+{
+	release_all(atomic_load_explicit(&cf_release_gen,
+					 memory_order_acquire));
+}
+
+void cf_quiesce_child_reset(void)
+{
+	atomic_store(&cf_active, 0);
+	atomic_store(&cf_users, 0);
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The safe-point rule: may this thread be parked where it was interrupted?
+ *
+ * A thread parked while holding a lock that fork() takes (malloc's arenas,
+ * the stdio list, NSS) deadlocks the fork; one parked holding a lock the
+ * child needs and glibc does not reset (the loader's, setenv's, the time
+ * zone's, popen's, exit's) hangs the child.  Only libc and the dynamic
+ * loader hold those, so the rule looks at the runs of consecutive libc and
+ * loader frames in the whole stack (a signal frame ends a run; the vDSO
+ * joins one and holds nothing):
+ *
+ *  - The innermost run, when the thread is executing in libc right now, is
+ *    safe when its outermost function (the one the program called) is on
+ *    the ANYTIME list (system call wrappers, waits on the program's own
+ *    mutexes and condition variables), or when the thread is blocked in, or
+ *    about to enter, a system call of a BLOCKING wrapper and no DENY caller
+ *    is in the run (fgets on a terminal, getaddrinfo, system's waitpid).
+ *  - A run below user code (libc called back into the program) is safe
+ *    when it is at most two frames and its outermost function calls back
+ *    without holding a lock (CALLBACK: main's and a thread's start, qsort's
+ *    comparison, fork handlers); the length limit rejects deeper chains such
+ *    as exit -> _dl_fini -> a destructor, which hold the loader lock.
+ *  - The outermost run of a thread (clone -> start_thread) is safe below
+ *    user code, never on its own: a thread there is starting or exiting.
+ *  - Everything else is unsafe.  If no run is unsafe the thread parks.
+ *    Otherwise the return address of the outermost unsafe run's outermost
+ *    frame is redirected to cf_stub, so the thread parks itself the moment
+ *    it returns to the program; where that is impossible (no caller seen,
+ *    a CET shadow stack) the driver signals it again later.
+ *
+ * Frames in other objects, including this library, count as the program's.
+ * A walk that stops early (no unwind information, depth limit) is judged on
+ * the frames it saw.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static bool shadow_stack;
+
+int cf_safepoint_init(void)
+{
+	/* A redirected return faults under a CET shadow stack, whose copy of
+	 * the return address would no longer match (ARCH_SHSTK_STATUS). */
+	unsigned long features = 0;
+	if (syscall(SYS_arch_prctl, 0x5005, &features) == 0 && (features & 1))
+		shadow_stack = true;
+	return 0;
+}
+
+enum frame_kind { FK_USER, FK_LIBC, FK_VDSO };
+
+static uintptr_t lookup_ip(const struct cf_frame *f)
+{
+	return f->exact_ip ? f->ip : f->ip - 1;
+}
+
+static enum frame_kind kind_of(const struct cf_frame *f)
+{
+	if (f->signal_frame)
+		return FK_USER;
+	const struct cf_object *o = cf_objects_find(lookup_ip(f));
+	if (!o)
+		return FK_USER;
+	if (o->kind == CF_OBJ_LIBC || o->kind == CF_OBJ_LD)
+		return FK_LIBC;
+	return o->kind == CF_OBJ_VDSO ? FK_VDSO : FK_USER;
+}
+
+static unsigned class_of(const struct cf_frame *f)
+{
+	if (kind_of(f) == FK_VDSO)
+		return CF_FN_ANYTIME | CF_FN_CALLBACK;
+	return cf_objects_fn_class(lookup_ip(f));
+}
+
+/* Stopped at, or just after, a syscall instruction.  With SA_RESTART the
+ * kernel has already rewound an interrupted, restartable call: rip points
+ * at the instruction and rax holds the call number again.  A call that
+ * will fail with EINTR instead left rip after it and -EINTR in rax. */
+static bool at_syscall(const ucontext_t *uc)
+{
+	uintptr_t ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	long ax = (long)uc->uc_mcontext.gregs[REG_RAX];
+	const unsigned char *p;
+	if (cf_mem_readable(ip, 2)) {
+		p = (const unsigned char *)ip;
+		if (p[0] == 0x0f && p[1] == 0x05 && ax >= 0 &&
+		    ax != SYS_futex)
+			return true;
+	}
+	if (cf_mem_readable(ip - 2, 2)) {
+		p = (const unsigned char *)(ip - 2);
+		if (p[0] == 0x0f && p[1] == 0x05 && ax == -EINTR)
+			return true;
+	}
+	return false;
+}
+
+static bool top_run_safe(const ucontext_t *uc, const struct cf_frame *f,
+			 int inner, int outer)
+{
+	if (class_of(&f[outer]) & CF_FN_ANYTIME)
+		return true;
+	if (!(class_of(&f[inner]) & CF_FN_BLOCKING) || !at_syscall(uc))
+		return false;
+	for (int i = inner; i <= outer; i++)
+		if (class_of(&f[i]) & CF_FN_DENY)
+			return false;
+	return true;
+}
+
+enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj)
+{
+	struct cf_frame f[CF_WALK_MAX];
+	bool complete;
+	int n = cf_walk(uc, f, CF_WALK_MAX, &complete);
+	if (n == 0) {
+		/* Not even the first frame: judge the interrupted pc alone. */
+		f[0] = (struct cf_frame){
+			.ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+			.exact_ip = true };
+		n = 1;
+		complete = false;
+	}
+	int unsafe_outer = -1;       /* outermost frame of the last unsafe run */
+	bool unsafe_bottom = false;
+	for (int i = 0; i < n;) {
+		if (kind_of(&f[i]) == FK_USER) {
+			i++;
+			continue;
+		}
+		int j = i;
+		while (j + 1 < n && kind_of(&f[j + 1]) != FK_USER)
+			j++;
+		bool top = i == 0, bottom = j == n - 1 && complete;
+		bool safe;
+		if (top)
+			safe = !bottom && top_run_safe(uc, f, i, j);
+		else if (bottom)
+			safe = j - i < 2;
+		else
+			safe = j - i < 2 && (class_of(&f[j]) & CF_FN_CALLBACK);
+		if (!safe) {
+			unsafe_outer = j;
+			unsafe_bottom = bottom;
+		}
+		i = j + 1;
+	}
+	if (unsafe_outer < 0)
+		return CF_PARK;
+	if (unsafe_bottom || shadow_stack || unsafe_outer + 1 >= n)
+		return CF_RETRY;
+	/* The caller's stack pointer is the hijacked frame's CFA; on x86-64
+	 * the return address sits just below it. */
+	const struct cf_frame *caller = &f[unsafe_outer + 1];
+	uintptr_t slot = caller->sp - sizeof(uintptr_t);
+	if (caller->exact_ip || caller->ip == (uintptr_t)cf_stub ||
+	    !cf_mem_readable(slot, sizeof(uintptr_t)) ||
+	    *(const uintptr_t *)slot != caller->ip)
+		return CF_RETRY;
+	hj->slot = slot;
+	hj->ra = caller->ip;
+	return CF_HIJACK;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The threads of the process, from /proc/self/task, and the table the
+ * driver and the handlers share during one quiesce.
+ *
+ * The table is an open-addressing hash on the tid in memory from mmap: the
+ * driver inserts (fields first, tid last with a release store) while
+ * handlers look up concurrently (acquire).  Nothing is ever deleted during a
+ * quiesce, so a lookup that finds a tid finds a complete entry.  It is sized
+ * before a quiesce to at least twice the thread count, so it never fills.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static struct cf_thread *table;
+static size_t capacity;               /* a power of two */
+static size_t used;
+
+static size_t slot_of(pid_t tid)
+{
+	return ((uint32_t)tid * 2654435761u) & (capacity - 1);
+}
+
+int cf_tasks_reset(size_t want)
+{
+	size_t cap = 1024;
+	used = 0;
+	while (cap < want * 2)
+		cap *= 2;
+	if (cap > capacity) {
+		struct cf_thread *t = cf_map(cap * sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		cf_unmap(table, capacity * sizeof *table);
+		table = t;
+		capacity = cap;
+		return 0;
+	}
+	memset(table, 0, capacity * sizeof *table);
+	return 0;
+}
+
+size_t cf_tasks_capacity(void)
+{
+	return capacity;
+}
+
+struct cf_thread *cf_tasks_at(size_t i)
+{
+	return &table[i];
+}
+
+struct cf_thread *cf_tasks_find(pid_t tid)
+{
+	if (!table || tid <= 0)
+		return NULL;
+	for (size_t i = slot_of(tid), n = 0; n < capacity;
+	     i = (i + 1) & (capacity - 1), n++) {
+		int32_t t = atomic_load_explicit(&table[i].tid,
+						 memory_order_acquire);
+		if (t == tid)
+			return &table[i];
+		if (t == 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Driver only.  Returns NULL when the table is half full: the caller backs
+ * off, grows it and starts again. */
+struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh)
+{
+	struct cf_thread *t = cf_tasks_find(tid);
+	*fresh = false;
+	if (t)
+		return t;
+	if ((used + 1) * 2 > capacity)
+		return NULL;
+	size_t i = slot_of(tid);
+	while (atomic_load_explicit(&table[i].tid, memory_order_relaxed))
+		i = (i + 1) & (capacity - 1);
+	t = &table[i];
+	atomic_store_explicit(&t->tid, tid, memory_order_release);
+	used++;
+	*fresh = true;
+	return t;
+}
+
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* getdents64 into a static buffer: opendir would allocate, and the driver
+ * runs while allocator locks are held by the atfork prepare handlers. */
+int cf_tasks_scan(void (*fn)(pid_t tid, void *arg), void *arg)
+{
+	static char buf[16384] __attribute__((aligned(8)));
+	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int count = 0;
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		if (n < 0) {
+			int e = errno;
+			cf_close((int)fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		for (long off = 0; off < n;) {
+			struct linux_dirent64 *d = (void *)(buf + off);
+			off += d->d_reclen;
+			pid_t tid = 0;
+			const char *c = d->d_name;
+			if (*c < '1' || *c > '9')
+				continue;
+			for (; *c >= '0' && *c <= '9'; c++)
+				tid = tid * 10 + (*c - '0');
+			fn(tid, arg);
+			count++;
+		}
+	}
+	cf_close((int)fd);
+	return count;
+}
+
+/* Fields after the name are parsed from the last ')': a thread may name
+ * itself "a) R 1 (". */
+int cf_task_info(pid_t tid, struct cf_task_info *ti)
+{
+	char path[48], buf[1024];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	ssize_t n = cf_read_file(path, buf, sizeof buf);
+	if (n < 0)
+		return (int)n;
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EINVAL;
+	p += 2;
+	ti->state = *p;
+	/* state ppid pgrp session tty_nr tpgid flags: flags is the 7th. */
+	for (int field = 1; field < 7; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EINVAL;
+		p++;
+	}
+	ti->flags = strtoul(p, NULL, 10);
+	return 0;
+}
