@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -235,6 +236,26 @@ static void wait_for_handlers(void)
 		cf_nanosleep_ns(50000);
 }
 
+static const char *const verdict_names[] = { "none", "parked", "hijacked",
+					     "retry" };
+
+/* CFORK_DEBUG: who did not stop, and what the driver knew of it. */
+static void log_straggler(struct cf_thread *t, uint32_t gen)
+{
+	pid_t tid = atomic_load_explicit(&t->tid, memory_order_relaxed);
+	struct cf_task_info ti = { '?', 0 };
+	char path[64], sc[128] = "";
+	cf_task_info(tid, &ti);
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	if (cf_read_file(path, sc, sizeof sc) > 0)
+		sc[strcspn(sc, "\n")] = 0;
+	cf_log("not stopped: tid %d state %c, verdict %s, signals sent %u "
+	       "taken %u, return slot %#lx -> %#lx, syscall %s", (int)tid,
+	       ti.state, verdict_names[verdict(t, gen)], t->sent,
+	       atomic_load(&t->seen), (unsigned long)atomic_load(&t->slot),
+	       (unsigned long)t->ra, sc);
+}
+
 static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 {
 	size_t cap = cf_tasks_capacity();
@@ -250,8 +271,11 @@ static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 			st->skipped++;
 		else if (verdict(t, gen) == CF_V_PARKED)
 			st->parked++;
-		else
+		else {
 			st->stragglers++;
+			if (cf_config()->debug)
+				log_straggler(t, gen);
+		}
 	}
 }
 

@@ -103,6 +103,22 @@ static bool at_syscall(const ucontext_t *uc)
 	return false;
 }
 
+/* Does a call instruction end just before ra?  e8 rel32, or ff /2 in its
+ * 2 to 7 byte forms.  A word on the stack that merely looks like a return
+ * address is never overwritten. */
+static bool after_call(uintptr_t ra)
+{
+	if (!cf_mem_readable(ra - 7, 7))
+		return false;
+	const unsigned char *p = (const unsigned char *)ra;
+	if (p[-5] == 0xe8)
+		return true;
+	for (int len = 2; len <= 7; len++)
+		if (p[-len] == 0xff && ((p[-len + 1] >> 3) & 7) == 2)
+			return true;
+	return false;
+}
+
 static bool top_run_safe(const ucontext_t *uc, const struct cf_frame *f,
 			 int inner, int outer)
 {
@@ -163,7 +179,7 @@ enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj)
 	uintptr_t slot = caller->sp - sizeof(uintptr_t);
 	if (caller->exact_ip || caller->ip == (uintptr_t)cf_stub ||
 	    !cf_mem_readable(slot, sizeof(uintptr_t)) ||
-	    *(const uintptr_t *)slot != caller->ip)
+	    *(const uintptr_t *)slot != caller->ip || !after_call(caller->ip))
 		return CF_RETRY;
 	hj->slot = slot;
 	hj->ra = caller->ip;

@@ -212,6 +212,11 @@ int cf_walk(const ucontext_t *uc, struct cf_frame *f, int max, bool *complete)
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
 		    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
 			break;
+		/* A return address outside every loaded object's code means
+		 * the walk went astray (code without unwind information, or
+		 * a bad rule): what it would find beyond is not a stack. */
+		if (n > 0 && !cf_objects_find(exact ? ip : ip - 1))
+			break;
 		f[n].ip = ip;
 		f[n].sp = sp;
 		f[n].exact_ip = exact;
