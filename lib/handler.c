@@ -34,6 +34,7 @@ _Atomic uint32_t cf_release_gen;
 _Atomic uint32_t cf_progress;
 _Atomic uint32_t cf_users;
 _Atomic uint32_t cf_stub_parks;
+_Atomic uint32_t cf_driver_waiting;
 
 static int our_signo;
 
@@ -48,10 +49,13 @@ static CF_TLS struct hijack_state hijack;
 
 void cf_stub_arrive(uintptr_t *slot) CF_HIDDEN;
 
+/* The driver is woken only when it sleeps: a wake-up per thread would
+ * cost it a context switch per thread. */
 static void progress(void)
 {
-	atomic_fetch_add_explicit(&cf_progress, 1, memory_order_release);
-	cf_futex_wake(&cf_progress, 1);
+	atomic_fetch_add_explicit(&cf_progress, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&cf_driver_waiting, memory_order_seq_cst))
+		cf_futex_wake(&cf_progress, 1);
 }
 
 static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
@@ -99,19 +103,29 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	int saved_errno = errno;
 	const ucontext_t *uc = ctx;
 
-	if (sig != our_signo || si->si_code != SI_TKILL ||
+	if (sig != our_signo || si->si_code != SI_QUEUE ||
 	    si->si_pid != getpid())
 		goto out_errno;
 
 	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&cf_release_gen,
 					    memory_order_acquire);
-	if (!atomic_load_explicit(&cf_active, memory_order_acquire))
-		goto out;
 	struct cf_thread *t = cf_tasks_find(cf_gettid());
 	if (!t)
 		goto out;
-	atomic_fetch_add_explicit(&t->seen, 1, memory_order_release);
+	/* Taken, even if too late for its round: the driver may send the
+	 * next one.  Request ids only grow, so a stale one changes nothing. */
+	uint64_t id = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+	uint64_t old = atomic_load_explicit(&t->taken, memory_order_relaxed);
+	while (id > old &&
+	       !atomic_compare_exchange_weak_explicit(&t->taken, &old, id,
+						      memory_order_release,
+						      memory_order_relaxed))
+		;
+	if (!atomic_load_explicit(&cf_active, memory_order_acquire)) {
+		progress();
+		goto out;
+	}
 
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
 		park(t, gen);

@@ -33,6 +33,7 @@ long cf_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
 long cf_futex_wake(_Atomic uint32_t *word, int n);
 uint64_t cf_now_ns(void);
 int cf_tgkill(pid_t tid, int sig);          /* 0 or -errno */
+int cf_sigqueue(pid_t tid, int sig, uint64_t value); /* 0 or -errno */
 int cf_open_ro(const char *path);           /* fd or -errno */
 ssize_t cf_read_file(const char *path, char *buf, size_t len); /* NUL-ended */
 void cf_close(int fd);
@@ -95,10 +96,10 @@ enum { CF_FATE_LIVE, CF_FATE_GONE, CF_FATE_SKIPPED };
 struct cf_thread {
 	_Atomic int32_t tid;          /* 0: free slot; published last */
 	_Atomic uint32_t verdict;     /* written by the handler */
-	_Atomic uint32_t seen;        /* signals taken by the handler */
+	_Atomic uint64_t taken;       /* highest request id the handler took */
 	_Atomic uintptr_t slot;       /* hijacked return address slot */
 	uintptr_t ra;                 /* the return address it held */
-	uint32_t sent;                /* signals sent by the driver */
+	uint64_t sent;                /* id of the last request sent, 0: none */
 	uint32_t fate;                /* CF_FATE_* */
 	uint64_t sent_ns;             /* when the last one was sent */
 	bool classified;              /* kernel-worker check done */
@@ -107,7 +108,8 @@ int cf_tasks_reset(size_t want);  /* empties (and sizes) the table */
 struct cf_thread *cf_tasks_find(pid_t tid);
 struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh);
 size_t cf_tasks_capacity(void);
-struct cf_thread *cf_tasks_at(size_t i);
+size_t cf_tasks_count(void);               /* entries in use */
+struct cf_thread *cf_tasks_nth(size_t i);  /* i < cf_tasks_count() */
 /* Calls fn for every tid in /proc/self/task; returns count or -errno. */
 int cf_tasks_scan(void (*fn)(pid_t tid, void *arg), void *arg);
 struct cf_task_info {
@@ -115,6 +117,10 @@ struct cf_task_info {
 	unsigned long flags;          /* PF_* */
 };
 int cf_task_info(pid_t tid, struct cf_task_info *ti);
+/* What /proc said of a tid (CF_FATE_*), kept across quiesces; -1 if
+ * unknown. */
+void cf_tasks_remember(pid_t tid, int fate);
+int cf_tasks_recall(pid_t tid);
 #define CF_PF_IO_WORKER   0x00000010UL
 #define CF_PF_USER_WORKER 0x00004000UL
 
@@ -125,6 +131,7 @@ extern _Atomic uint32_t cf_release_gen;   /* parked threads wait on it */
 extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
 extern _Atomic uint32_t cf_users;         /* handlers touching the table */
 extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
+extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 

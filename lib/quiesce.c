@@ -40,6 +40,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -48,6 +49,7 @@
 #define RETRY_NS (100u * 1000u)          /* let an unsafe thread move on */
 
 static size_t last_count = 64;
+static uint64_t request_id;              /* grows across quiesces */
 static pid_t driver;
 
 struct round {
@@ -75,31 +77,50 @@ static unsigned verdict(struct cf_thread *t, uint32_t gen)
 	return v / 8u == gen % (UINT32_MAX / 8u + 1u) ? v % 8u : CF_V_NONE;
 }
 
-/* The /proc check: gone, zombie, or a kernel worker. */
+/* The /proc check: gone, zombie, or a kernel worker.  What it finds is
+ * remembered across cforks (cf_tasks_remember), so that a thread's stat is
+ * read once in its life, not at every fork. */
 static void check_task(struct cf_thread *t)
 {
 	struct cf_task_info ti;
-	int r = cf_task_info(atomic_load_explicit(&t->tid,
-						  memory_order_relaxed), &ti);
+	pid_t tid = atomic_load_explicit(&t->tid, memory_order_relaxed);
+	int r = cf_task_info(tid, &ti);
 	t->classified = true;
 	if (r == -ENOENT || r == -ESRCH || (r == 0 && (ti.state == 'Z' ||
-						      ti.state == 'X')))
+						      ti.state == 'X'))) {
 		t->fate = CF_FATE_GONE;
-	else if (r == 0 && (ti.flags & (CF_PF_IO_WORKER | CF_PF_USER_WORKER)))
+		/* A zombie leader (main called pthread_exit) stays listed
+		 * for the life of the process; other tids may be reused. */
+		if (r == 0 && tid == getpid())
+			cf_tasks_remember(tid, CF_FATE_GONE);
+	} else if (r == 0 &&
+		   (ti.flags & (CF_PF_IO_WORKER | CF_PF_USER_WORKER))) {
 		t->fate = CF_FATE_SKIPPED;
+		cf_tasks_remember(tid, CF_FATE_SKIPPED);
+	} else if (r == 0) {
+		cf_tasks_remember(tid, CF_FATE_LIVE);
+	}
 }
 
 static void send(struct cf_thread *t, struct round *r, uint64_t now)
 {
 	if (!t->classified) {
-		check_task(t);
+		int known = cf_tasks_recall(atomic_load_explicit(
+			&t->tid, memory_order_relaxed));
+		if (known >= 0) {
+			t->classified = true;
+			t->fate = (uint32_t)known;
+		} else {
+			check_task(t);
+		}
 		if (t->fate != CF_FATE_LIVE)
 			return;
 	}
-	int e = cf_tgkill(atomic_load_explicit(&t->tid, memory_order_relaxed),
-			  cf_config()->signo);
+	uint64_t id = ++request_id;
+	int e = cf_sigqueue(atomic_load_explicit(&t->tid, memory_order_relaxed),
+			    cf_config()->signo, id);
 	if (e == 0) {
-		t->sent++;
+		t->sent = id;
 		t->sent_ns = now;
 		r->st->signals++;
 	} else if (e == -ESRCH) {
@@ -115,9 +136,9 @@ struct tally {
 static struct tally pass(struct round *r, uint64_t now)
 {
 	struct tally tl = { 0 };
-	size_t cap = cf_tasks_capacity();
-	for (size_t i = 0; i < cap; i++) {
-		struct cf_thread *t = cf_tasks_at(i);
+	size_t n = cf_tasks_count();
+	for (size_t i = 0; i < n; i++) {
+		struct cf_thread *t = cf_tasks_nth(i);
 		if (!atomic_load_explicit(&t->tid, memory_order_acquire) ||
 		    t->fate != CF_FATE_LIVE)
 			continue;
@@ -131,9 +152,9 @@ static struct tally pass(struct round *r, uint64_t now)
 			tl.hijacked++;
 			continue;
 		}
-		uint32_t seen = atomic_load_explicit(&t->seen,
-						     memory_order_acquire);
-		if (seen == t->sent) {
+		uint64_t taken = atomic_load_explicit(&t->taken,
+						      memory_order_acquire);
+		if (taken >= t->sent) {
 			if (v != CF_V_RETRY || now - t->sent_ns > RETRY_NS)
 				send(t, r, now);
 		} else if (now - t->sent_ns > CHECK_NS) {
@@ -150,9 +171,9 @@ static struct tally pass(struct round *r, uint64_t now)
  * not stuck, however long it has been (a busy machine). */
 static bool pending_runnable(uint32_t gen)
 {
-	size_t cap = cf_tasks_capacity();
-	for (size_t i = 0; i < cap; i++) {
-		struct cf_thread *t = cf_tasks_at(i);
+	size_t n = cf_tasks_count();
+	for (size_t i = 0; i < n; i++) {
+		struct cf_thread *t = cf_tasks_nth(i);
 		pid_t tid = atomic_load_explicit(&t->tid, memory_order_acquire);
 		if (!tid || t->fate != CF_FATE_LIVE ||
 		    verdict(t, gen) == CF_V_PARKED)
@@ -204,7 +225,13 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 		uint64_t wait = 1000000u;
 		if (wait > deadline - now)
 			wait = deadline - now;
-		cf_futex_wait(&cf_progress, seen_progress, wait);
+		atomic_store_explicit(&cf_driver_waiting, 1,
+				      memory_order_seq_cst);
+		if (atomic_load_explicit(&cf_progress, memory_order_seq_cst) ==
+		    seen_progress)
+			cf_futex_wait(&cf_progress, seen_progress, wait);
+		atomic_store_explicit(&cf_driver_waiting, 0,
+				      memory_order_relaxed);
 		uint32_t p = atomic_load(&cf_progress);
 		if (p != seen_progress) {
 			seen_progress = p;
@@ -217,9 +244,9 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 static void release_all(uint32_t gen)
 {
 	atomic_store_explicit(&cf_active, 0, memory_order_release);
-	size_t cap = cf_tasks_capacity();
-	for (size_t i = 0; i < cap; i++) {
-		struct cf_thread *t = cf_tasks_at(i);
+	size_t n = cf_tasks_count();
+	for (size_t i = 0; i < n; i++) {
+		struct cf_thread *t = cf_tasks_nth(i);
 		if (atomic_load_explicit(&t->tid, memory_order_acquire) &&
 		    verdict(t, gen) == CF_V_HIJACKED)
 			cf_hijack_undo(t);
@@ -249,20 +276,20 @@ static void log_straggler(struct cf_thread *t, uint32_t gen)
 	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
 	if (cf_read_file(path, sc, sizeof sc) > 0)
 		sc[strcspn(sc, "\n")] = 0;
-	cf_log("not stopped: tid %d state %c, verdict %s, signals sent %u "
-	       "taken %u, return slot %#lx -> %#lx, syscall %s", (int)tid,
-	       ti.state, verdict_names[verdict(t, gen)], t->sent,
-	       atomic_load(&t->seen), (unsigned long)atomic_load(&t->slot),
+	cf_log("not stopped: tid %d state %c, verdict %s, last request %lu "
+	       "taken %lu, return slot %#lx -> %#lx, syscall %s", (int)tid,
+	       ti.state, verdict_names[verdict(t, gen)],
+	       (unsigned long)t->sent, (unsigned long)atomic_load(&t->taken), (unsigned long)atomic_load(&t->slot),
 	       (unsigned long)t->ra, sc);
 }
 
 static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 {
-	size_t cap = cf_tasks_capacity();
+	size_t n = cf_tasks_count();
 	st->parked = st->hijacked = st->skipped = st->gone = 0;
 	st->stragglers = 0;
-	for (size_t i = 0; i < cap; i++) {
-		struct cf_thread *t = cf_tasks_at(i);
+	for (size_t i = 0; i < n; i++) {
+		struct cf_thread *t = cf_tasks_nth(i);
 		if (!atomic_load_explicit(&t->tid, memory_order_acquire))
 			continue;
 		if (t->fate == CF_FATE_GONE)

@@ -11,7 +11,9 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -51,6 +53,21 @@ uint64_t cf_now_ns(void)
 int cf_tgkill(pid_t tid, int sig)
 {
 	long r = syscall(SYS_tgkill, getpid(), tid, sig);
+	return r == 0 ? 0 : -errno;
+}
+
+/* rt_tgsigqueueinfo: like tgkill, but the signal carries a value, which
+ * tells the handler which request it answers. */
+int cf_sigqueue(pid_t tid, int sig, uint64_t value)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value.sival_ptr = (void *)(uintptr_t)value;
+	long r = syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &si);
 	return r == 0 ? 0 : -errno;
 }
 

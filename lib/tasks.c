@@ -24,6 +24,7 @@
 
 static struct cf_thread *table;
 static size_t capacity;               /* a power of two */
+static struct cf_thread **order;      /* the used entries, dense */
 static size_t used;
 
 static size_t slot_of(pid_t tid)
@@ -39,10 +40,15 @@ int cf_tasks_reset(size_t want)
 		cap *= 2;
 	if (cap > capacity) {
 		struct cf_thread *t = cf_map(cap * sizeof *t);
-		if (!t)
+		struct cf_thread **o = cf_map(cap / 2 * sizeof *o);
+		if (!t || !o) {
+			cf_unmap(t, cap * sizeof *t);
 			return -ENOMEM;
+		}
 		cf_unmap(table, capacity * sizeof *table);
+		cf_unmap(order, capacity / 2 * sizeof *order);
 		table = t;
+		order = o;
 		capacity = cap;
 		return 0;
 	}
@@ -55,9 +61,14 @@ size_t cf_tasks_capacity(void)
 	return capacity;
 }
 
-struct cf_thread *cf_tasks_at(size_t i)
+size_t cf_tasks_count(void)
 {
-	return &table[i];
+	return used;
+}
+
+struct cf_thread *cf_tasks_nth(size_t i)
+{
+	return order[i];
 }
 
 struct cf_thread *cf_tasks_find(pid_t tid)
@@ -91,7 +102,7 @@ struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh)
 		i = (i + 1) & (capacity - 1);
 	t = &table[i];
 	atomic_store_explicit(&t->tid, tid, memory_order_release);
-	used++;
+	order[used++] = t;
 	*fresh = true;
 	return t;
 }
@@ -163,4 +174,51 @@ int cf_task_info(pid_t tid, struct cf_task_info *ti)
 	}
 	ti->flags = strtoul(p, NULL, 10);
 	return 0;
+}
+
+/*
+ * The classification cache: tid -> fate, so that /proc/self/task/TID/stat
+ * is read once per thread rather than at every cfork.  A tid reused by a
+ * kernel worker before the cache forgets it costs one signal that is never
+ * taken; the driver then reads stat, finds the worker and remembers that.
+ * When the cache fills, it is emptied.
+ */
+#define KNOWN_CAP 8192u
+struct known {
+	int32_t tid;
+	int32_t fate;
+};
+static struct known *known;
+static size_t nknown;
+
+static size_t known_slot(pid_t tid)
+{
+	return ((uint32_t)tid * 2654435761u) & (KNOWN_CAP - 1);
+}
+
+void cf_tasks_remember(pid_t tid, int fate)
+{
+	if (!known && !(known = cf_map(KNOWN_CAP * sizeof *known)))
+		return;
+	if (nknown * 2 >= KNOWN_CAP) {
+		memset(known, 0, KNOWN_CAP * sizeof *known);
+		nknown = 0;
+	}
+	size_t i = known_slot(tid);
+	while (known[i].tid && known[i].tid != tid)
+		i = (i + 1) & (KNOWN_CAP - 1);
+	if (!known[i].tid)
+		nknown++;
+	known[i] = (struct known){ tid, fate };
+}
+
+int cf_tasks_recall(pid_t tid)
+{
+	if (!known)
+		return -1;
+	for (size_t i = known_slot(tid); known[i].tid;
+	     i = (i + 1) & (KNOWN_CAP - 1))
+		if (known[i].tid == tid)
+			return known[i].fate;
+	return -1;
 }
