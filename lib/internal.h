@@ -155,11 +155,14 @@ struct cf_frame {
 	bool signal_frame;   /* a kernel signal frame (the restorer) */
 	bool exact_ip;       /* ip is not a return address */
 };
-#define CF_WALK_MAX 96
-/* Fills frames innermost first; returns the count, and *complete tells
- * whether the walk reached the outermost frame cleanly. */
+#define CF_WALK_MAX 256
+/* Calls fn for each frame, innermost first, until it returns false.
+ * Returns 1 when the walk reached the outermost frame cleanly, 0 when fn
+ * stopped it, -1 when it could go no further (or CF_WALK_MAX frames).
+ * Frames are handed over one at a time: the handler's stack is small. */
+typedef bool cf_frame_fn(const struct cf_frame *f, void *arg);
 int cf_unwind_init(void);
-int cf_walk(const ucontext_t *uc, struct cf_frame *f, int max, bool *complete);
+int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg);
 bool cf_mem_readable(uintptr_t addr, size_t len);
 
 /* ---- objects.c ---- */

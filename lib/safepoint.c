@@ -119,69 +119,99 @@ static bool after_call(uintptr_t ra)
 	return false;
 }
 
-static bool top_run_safe(const ucontext_t *uc, const struct cf_frame *f,
-			 int inner, int outer)
+/* The rule is applied while the walk goes on, one frame at a time, so
+ * that the handler keeps no array of frames on a thread's stack. */
+struct judge {
+	const ucontext_t *uc;
+	int frames;
+	/* the run of libc frames being read */
+	bool in_run, top, deny;
+	int len;
+	unsigned inner_class;
+	struct cf_frame outer;
+	/* the outermost unsafe run so far */
+	bool unsafe, hijackable;
+	struct cf_hijack hj;
+};
+
+static bool run_safe(const struct judge *j, bool bottom)
 {
-	if (class_of(&f[outer]) & CF_FN_ANYTIME)
-		return true;
-	if (!(class_of(&f[inner]) & CF_FN_BLOCKING) || !at_syscall(uc))
+	unsigned outer_class = class_of(&j->outer);
+	if (j->top)
+		return !bottom && ((outer_class & CF_FN_ANYTIME) ||
+				   ((j->inner_class & CF_FN_BLOCKING) &&
+				    !j->deny && at_syscall(j->uc)));
+	if (bottom)
+		return j->len <= 2;
+	return j->len <= 2 && (outer_class & CF_FN_CALLBACK);
+}
+
+/* The caller's stack pointer is the run's outermost frame's CFA; on
+ * x86-64 the return address sits just below it. */
+static bool hijack_at(const struct cf_frame *caller, struct cf_hijack *hj)
+{
+	uintptr_t slot = caller->sp - sizeof(uintptr_t);
+	if (shadow_stack || caller->exact_ip ||
+	    caller->ip == (uintptr_t)cf_stub ||
+	    !cf_mem_readable(slot, sizeof(uintptr_t)) ||
+	    *(const uintptr_t *)slot != caller->ip || !after_call(caller->ip))
 		return false;
-	for (int i = inner; i <= outer; i++)
-		if (class_of(&f[i]) & CF_FN_DENY)
-			return false;
+	hj->slot = slot;
+	hj->ra = caller->ip;
+	return true;
+}
+
+/* caller: the first frame of the program's after the run, or NULL. */
+static void end_run(struct judge *j, const struct cf_frame *caller,
+		    bool bottom)
+{
+	j->in_run = false;
+	if (run_safe(j, bottom))
+		return;
+	j->unsafe = true;
+	j->hijackable = !bottom && caller && hijack_at(caller, &j->hj);
+}
+
+static bool on_frame(const struct cf_frame *f, void *arg)
+{
+	struct judge *j = arg;
+	bool libc = kind_of(f) != FK_USER;
+	if (libc) {
+		unsigned c = class_of(f);
+		if (!j->in_run) {
+			j->in_run = true;
+			j->top = j->frames == 0;
+			j->deny = false;
+			j->len = 0;
+			j->inner_class = c;
+		}
+		j->len++;
+		j->deny |= (c & CF_FN_DENY) != 0;
+		j->outer = *f;
+	} else if (j->in_run) {
+		end_run(j, f, false);
+	}
+	j->frames++;
 	return true;
 }
 
 enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj)
 {
-	struct cf_frame f[CF_WALK_MAX];
-	bool complete;
-	int n = cf_walk(uc, f, CF_WALK_MAX, &complete);
-	if (n == 0) {
+	struct judge j = { .uc = uc };
+	int r = cf_walk(uc, on_frame, &j);
+	if (j.frames == 0) {
 		/* Not even the first frame: judge the interrupted pc alone. */
-		f[0] = (struct cf_frame){
+		struct cf_frame f0 = {
 			.ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
 			.exact_ip = true };
-		n = 1;
-		complete = false;
+		on_frame(&f0, &j);
 	}
-	int unsafe_outer = -1;       /* outermost frame of the last unsafe run */
-	bool unsafe_bottom = false;
-	for (int i = 0; i < n;) {
-		if (kind_of(&f[i]) == FK_USER) {
-			i++;
-			continue;
-		}
-		int j = i;
-		while (j + 1 < n && kind_of(&f[j + 1]) != FK_USER)
-			j++;
-		bool top = i == 0, bottom = j == n - 1 && complete;
-		bool safe;
-		if (top)
-			safe = !bottom && top_run_safe(uc, f, i, j);
-		else if (bottom)
-			safe = j - i < 2;
-		else
-			safe = j - i < 2 && (class_of(&f[j]) & CF_FN_CALLBACK);
-		if (!safe) {
-			unsafe_outer = j;
-			unsafe_bottom = bottom;
-		}
-		i = j + 1;
-	}
-	if (unsafe_outer < 0)
+	if (j.in_run)
+		end_run(&j, NULL, r == 1);
+	if (!j.unsafe)
 		return CF_PARK;
-	if (unsafe_bottom || shadow_stack || unsafe_outer + 1 >= n)
+	if (!j.hijackable)
 		return CF_RETRY;
-	/* The caller's stack pointer is the hijacked frame's CFA; on x86-64
-	 * the return address sits just below it. */
-	const struct cf_frame *caller = &f[unsafe_outer + 1];
-	uintptr_t slot = caller->sp - sizeof(uintptr_t);
-	if (caller->exact_ip || caller->ip == (uintptr_t)cf_stub ||
-	    !cf_mem_readable(slot, sizeof(uintptr_t)) ||
-	    *(const uintptr_t *)slot != caller->ip || !after_call(caller->ip))
-		return CF_RETRY;
-	hj->slot = slot;
-	hj->ra = caller->ip;
+	*hj = j.hj;
 	return CF_HIJACK;
 }

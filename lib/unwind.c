@@ -198,37 +198,35 @@ int cf_unwind_init(void)
 	return 0;
 }
 
-int cf_walk(const ucontext_t *uc, struct cf_frame *f, int max, bool *complete)
+int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg)
 {
 	struct walk w = { .uc = uc };
 	unw_cursor_t cur;
-	int n = 0;
-	*complete = false;
+	struct cf_frame f = { .exact_ip = true };
 	if (!as || unw_init_remote(&cur, as, &w) < 0)
-		return 0;
-	bool exact = true;
-	while (n < max) {
+		return -1;
+	for (int n = 0; n < CF_WALK_MAX; n++) {
 		unw_word_t ip, sp;
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 ||
 		    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
-			break;
+			return -1;
 		/* A return address outside every loaded object's code means
 		 * the walk went astray (code without unwind information, or
 		 * a bad rule): what it would find beyond is not a stack. */
-		if (n > 0 && !cf_objects_find(exact ? ip : ip - 1))
-			break;
-		f[n].ip = ip;
-		f[n].sp = sp;
-		f[n].exact_ip = exact;
-		f[n].signal_frame = unw_is_signal_frame(&cur) > 0;
+		if (n > 0 && !cf_objects_find(f.exact_ip ? ip : ip - 1))
+			return -1;
+		f.ip = ip;
+		f.sp = sp;
+		f.signal_frame = unw_is_signal_frame(&cur) > 0;
+		if (!fn(&f, arg))
+			return 0;
 		/* The frame after a signal frame was interrupted, not called. */
-		exact = f[n].signal_frame;
-		n++;
+		f.exact_ip = f.signal_frame;
 		int r = unw_step(&cur);
 		if (r == 0)
-			*complete = true;
-		if (r <= 0)
-			break;
+			return 1;
+		if (r < 0)
+			return -1;
 	}
-	return n;
+	return -1;
 }
