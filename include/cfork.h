@@ -8,6 +8,8 @@
 #ifndef CFORK_H
 #define CFORK_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -22,6 +24,59 @@ extern "C" {
  * sees a state that existed in the parent.  See cfork(3).
  */
 pid_t cfork(void);
+
+/* How the last cfork() of the process went: cfork_last_report(3). */
+enum cfork_method {
+	CFORK_METHOD_NONE = 0,     /* no cfork() yet */
+	CFORK_METHOD_DIRECT = 1,   /* fork() called directly */
+	CFORK_METHOD_QUIESCE = 2,  /* siblings stopped around fork() */
+};
+
+struct cfork_report {
+	int method;                /* enum cfork_method */
+	int coherent;              /* 1: no sibling ran user code during the
+				    * copy (all stopped, or a coherent kernel) */
+	pid_t pid;                 /* what cfork() returned */
+	int error;                 /* its errno when pid is -1, else 0 */
+	unsigned parked;           /* siblings stopped at a safe point */
+	unsigned redirected;       /* of those, stopped by a redirected return */
+	unsigned skipped;          /* kernel workers: never signalled */
+	unsigned gone;             /* exited during the quiesce */
+	unsigned not_stopped;      /* still running at the bound */
+	unsigned rounds;           /* attempts, including back-offs */
+	unsigned backoffs;         /* times everyone was released to retry */
+	unsigned signals;          /* signals sent */
+	uint64_t quiesce_ns;       /* time to stop the siblings */
+	uint64_t fork_ns;          /* time in fork() itself */
+};
+
+/* A thread the last quiesce did not stop: cfork_last_report(3). */
+#define CFORK_STACK_MAX 16
+struct cfork_straggler {
+	pid_t tid;
+	char name[16];             /* its comm */
+	char state;                /* from /proc: R, S, D, ... */
+	long syscall;              /* the system call it is in, -1 if none */
+	char wchan[32];            /* where the kernel has it wait, or "" */
+	const char *why;           /* a static English phrase */
+	unsigned depth;            /* frames in stack[] (0: never walked) */
+	uintptr_t stack[CFORK_STACK_MAX]; /* innermost first, when it last
+				    * took the signal */
+};
+
+/*
+ * Copies the report of the last cfork() into *report (at most size bytes,
+ * so a program built against an older, smaller struct keeps working).
+ * Returns 0, or -1 with errno EINVAL (report is NULL).
+ */
+int cfork_last_report(struct cfork_report *report, size_t size);
+
+/*
+ * Copies up to n stragglers of the last cfork() into s (each of size
+ * bytes) and returns how many there were in all (which may exceed n).
+ */
+size_t cfork_last_stragglers(struct cfork_straggler *s, size_t n,
+			     size_t size);
 
 #ifdef __cplusplus
 }

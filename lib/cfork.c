@@ -48,18 +48,40 @@ __attribute__((constructor(102))) static void cf_init(void)
 		       "directly", -e);
 }
 
-static void report(const struct cf_quiesce_stats *st, pid_t pid,
-		   uint64_t fork_ns)
+static void report(int method, const struct cf_quiesce_stats *st, pid_t pid,
+		   int error, uint64_t fork_ns)
 {
-	if (!cf_config()->debug)
-		return;
-	cf_log("cfork: pid %d method quiesce, %s: parked %u (%u by return "
-	       "redirect), skipped %u, gone %u, not stopped %u, rounds %u, "
-	       "back-offs %u, signals %u, quiesce %lu us, fork %lu us",
-	       (int)pid, st->complete ? "coherent" : "NOT coherent",
-	       st->parked, st->hijacked, st->skipped, st->gone,
-	       st->stragglers, st->rounds, st->backoffs, st->signals,
-	       (unsigned long)(st->ns / 1000), (unsigned long)(fork_ns / 1000));
+	struct cfork_report r = {
+		.method = method,
+		.pid = pid,
+		.error = pid < 0 ? error : 0,
+		.fork_ns = fork_ns,
+	};
+	if (st) {
+		r.coherent = st->complete;
+		r.parked = st->parked;
+		r.redirected = st->hijacked;
+		r.skipped = st->skipped;
+		r.gone = st->gone;
+		r.not_stopped = st->stragglers;
+		r.rounds = st->rounds;
+		r.backoffs = st->backoffs;
+		r.signals = st->signals;
+		r.quiesce_ns = st->ns;
+	}
+	cf_report_finish(&r);
+}
+
+static pid_t direct(void)
+{
+	uint64_t t0 = cf_now_ns();
+	pid_t pid = libc_fork ? libc_fork() : fork();
+	if (pid != 0) {
+		int e = errno;
+		report(CFORK_METHOD_DIRECT, NULL, pid, e, cf_now_ns() - t0);
+		errno = e;
+	}
+	return pid;
 }
 
 __attribute__((visibility("default")))
@@ -68,7 +90,7 @@ pid_t cfork(void)
 	cf_init();
 	const struct cf_config *cfg = cf_config();
 	if (cfg->mode == CF_MODE_DIRECT || init_error)
-		return libc_fork ? libc_fork() : fork();
+		return direct();
 	if (cf_atfork_owner()) {
 		/* Called from an atfork handler of a fork in progress. */
 		errno = EDEADLK;
@@ -81,7 +103,7 @@ pid_t cfork(void)
 	if (!coherent && cfg->on_timeout == CF_TIMEOUT_FAIL) {
 		cf_resume();
 		cf_atfork_parent(n);
-		report(&st, -1, 0);
+		report(CFORK_METHOD_QUIESCE, &st, -1, EAGAIN, 0);
 		errno = EAGAIN;
 		return -1;
 	}
@@ -99,7 +121,7 @@ pid_t cfork(void)
 	uint64_t fork_ns = cf_now_ns() - t0;
 	cf_resume();
 	cf_atfork_parent(n);
-	report(&st, pid, fork_ns);
+	report(CFORK_METHOD_QUIESCE, &st, pid, saved_errno, fork_ns);
 	errno = saved_errno;
 	return pid;
 }

@@ -137,7 +137,12 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		goto out;
 	}
 	struct cf_hijack hj;
-	switch (cf_safepoint_judge(uc, &hj)) {
+	enum cf_verdict v = cf_safepoint_judge(uc, &hj);
+	if (v != CF_PARK) {
+		t->depth = hj.depth;
+		memcpy(t->stack, hj.stack, hj.depth * sizeof hj.stack[0]);
+	}
+	switch (v) {
 	case CF_PARK:
 		park(t, gen);
 		goto out_errno;

@@ -71,6 +71,13 @@ extern CF_TLS bool cf_in_cfork;
 /* True when the calling thread is inside a fork's handlers. */
 bool cf_atfork_owner(void);
 
+/* ---- report.c ---- */
+struct cfork_report;
+struct cf_thread;
+void cf_report_begin(void);
+void cf_report_straggler(const struct cf_thread *t, unsigned verdict);
+void cf_report_finish(const struct cfork_report *r);
+
 /* ---- quiesce.c ---- */
 struct cf_quiesce_stats {
 	unsigned parked;       /* stopped (including those below) */
@@ -88,6 +95,7 @@ void cf_resume(void);
 void cf_quiesce_child_reset(void);
 
 /* ---- tasks.c: the threads of one quiesce, by tid ---- */
+#define CF_STACK_KEEP 16
 /* What the handler decided, tagged with the release generation it saw:
  * verdict = gen * 8 + CF_V_*. */
 enum { CF_V_NONE, CF_V_PARKED, CF_V_HIJACKED, CF_V_RETRY };
@@ -103,6 +111,8 @@ struct cf_thread {
 	uint32_t fate;                /* CF_FATE_* */
 	uint64_t sent_ns;             /* when the last one was sent */
 	bool classified;              /* kernel-worker check done */
+	uint32_t depth;               /* frames in stack, written by the */
+	uintptr_t stack[CF_STACK_KEEP]; /* handler when it could not park */
 };
 int cf_tasks_reset(size_t want);  /* empties (and sizes) the table */
 struct cf_thread *cf_tasks_find(pid_t tid);
@@ -115,6 +125,7 @@ int cf_tasks_scan(void (*fn)(pid_t tid, void *arg), void *arg);
 struct cf_task_info {
 	char state;                   /* R, S, D, Z, ... */
 	unsigned long flags;          /* PF_* */
+	char name[16];                /* comm */
 };
 int cf_task_info(pid_t tid, struct cf_task_info *ti);
 /* What /proc said of a tid (CF_FATE_*), kept across quiesces; -1 if
@@ -144,6 +155,8 @@ enum cf_verdict { CF_PARK, CF_HIJACK, CF_RETRY };
 struct cf_hijack {
 	uintptr_t slot;                       /* where the return address is */
 	uintptr_t ra;                         /* what it holds */
+	uint32_t depth;                       /* the walk, for diagnostics */
+	uintptr_t stack[CF_STACK_KEEP];
 };
 int cf_safepoint_init(void);
 enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj);

@@ -263,26 +263,6 @@ static void wait_for_handlers(void)
 		cf_nanosleep_ns(50000);
 }
 
-static const char *const verdict_names[] = { "none", "parked", "hijacked",
-					     "retry" };
-
-/* CFORK_DEBUG: who did not stop, and what the driver knew of it. */
-static void log_straggler(struct cf_thread *t, uint32_t gen)
-{
-	pid_t tid = atomic_load_explicit(&t->tid, memory_order_relaxed);
-	struct cf_task_info ti = { '?', 0 };
-	char path[64], sc[128] = "";
-	cf_task_info(tid, &ti);
-	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-	if (cf_read_file(path, sc, sizeof sc) > 0)
-		sc[strcspn(sc, "\n")] = 0;
-	cf_log("not stopped: tid %d state %c, verdict %s, last request %lu "
-	       "taken %lu, return slot %#lx -> %#lx, syscall %s", (int)tid,
-	       ti.state, verdict_names[verdict(t, gen)],
-	       (unsigned long)t->sent, (unsigned long)atomic_load(&t->taken), (unsigned long)atomic_load(&t->slot),
-	       (unsigned long)t->ra, sc);
-}
-
 static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 {
 	size_t n = cf_tasks_count();
@@ -300,8 +280,7 @@ static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 			st->parked++;
 		else {
 			st->stragglers++;
-			if (cf_config()->debug)
-				log_straggler(t, gen);
+			cf_report_straggler(t, verdict(t, gen));
 		}
 	}
 }
@@ -325,6 +304,7 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 	driver = cf_gettid();
 
 	wait_for_handlers();
+	cf_report_begin();
 	cf_objects_refresh();
 	if (cf_tasks_reset(last_count + 64) < 0)
 		return false;

@@ -132,6 +132,9 @@ struct judge {
 	/* the outermost unsafe run so far */
 	bool unsafe, hijackable;
 	struct cf_hijack hj;
+	/* the innermost frames, for the diagnostic */
+	uint32_t depth;
+	uintptr_t stack[CF_STACK_KEEP];
 };
 
 static bool run_safe(const struct judge *j, bool bottom)
@@ -169,13 +172,20 @@ static void end_run(struct judge *j, const struct cf_frame *caller,
 	if (run_safe(j, bottom))
 		return;
 	j->unsafe = true;
-	j->hijackable = !bottom && caller && hijack_at(caller, &j->hj);
+	struct cf_hijack h;
+	j->hijackable = !bottom && caller && hijack_at(caller, &h);
+	if (j->hijackable) {
+		j->hj.slot = h.slot;
+		j->hj.ra = h.ra;
+	}
 }
 
 static bool on_frame(const struct cf_frame *f, void *arg)
 {
 	struct judge *j = arg;
 	bool libc = kind_of(f) != FK_USER;
+	if (j->depth < CF_STACK_KEEP)
+		j->stack[j->depth++] = f->ip;
 	if (libc) {
 		unsigned c = class_of(f);
 		if (!j->in_run) {
@@ -210,8 +220,8 @@ enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj)
 		end_run(&j, NULL, r == 1);
 	if (!j.unsafe)
 		return CF_PARK;
-	if (!j.hijackable)
-		return CF_RETRY;
 	*hj = j.hj;
-	return CF_HIJACK;
+	hj->depth = j.depth;
+	memcpy(hj->stack, j.stack, j.depth * sizeof j.stack[0]);
+	return j.hijackable ? CF_HIJACK : CF_RETRY;
 }

@@ -161,8 +161,14 @@ int cf_task_info(pid_t tid, struct cf_task_info *ti)
 	if (n < 0)
 		return (int)n;
 	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
+	char *open = strchr(buf, '(');
+	if (!p || !open || p[1] != ' ')
 		return -EINVAL;
+	size_t len = (size_t)(p - open - 1);
+	if (len >= sizeof ti->name)
+		len = sizeof ti->name - 1;
+	memcpy(ti->name, open + 1, len);
+	ti->name[len] = '\0';
 	p += 2;
 	ti->state = *p;
 	/* state ppid pgrp session tty_nr tpgid flags: flags is the 7th. */
