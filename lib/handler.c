@@ -103,9 +103,12 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	int saved_errno = errno;
 	const ucontext_t *uc = ctx;
 
-	if (sig != our_signo || si->si_code != SI_QUEUE ||
-	    si->si_pid != getpid())
+	if (sig != our_signo)
 		goto out_errno;
+	if (si->si_code != SI_QUEUE || si->si_pid != getpid()) {
+		cf_sigmask_chain(sig, si, ctx);
+		goto out_errno;
+	}
 
 	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&cf_release_gen,
@@ -208,8 +211,6 @@ int cf_handler_install(int signo)
 	sigdelset(&sa.sa_mask, SIGINT);
 	sigdelset(&sa.sa_mask, SIGTERM);
 	sigdelset(&sa.sa_mask, SIGQUIT);
-	if (sigaction(signo, &sa, NULL) < 0)
-		return -errno;
 	our_signo = signo;
-	return 0;
+	return cf_sigmask_install(signo, &sa);
 }

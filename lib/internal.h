@@ -146,6 +146,13 @@ extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 
+/* ---- sigmask.c ---- */
+#include <signal.h>
+/* Installs our handler with libc's own sigaction; 0 or -errno. */
+int cf_sigmask_install(int signo, const struct sigaction *sa);
+/* Hands a signal with our number that we did not send to the program. */
+void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
+
 /* ---- stub.S ---- */
 void cf_stub(void);                       /* never called directly */
 extern const char cf_stub_begin[], cf_stub_end[];
