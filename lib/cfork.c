@@ -29,8 +29,8 @@ static pid_t (*libc_fork)(void);
 static int init_error;
 static _Atomic int initialised;
 
-/* Once, before main where possible: the handler and membarrier-style
- * set-up are cheapest before threads exist. */
+/* Once, before main where possible: installing the handler and reading
+ * the objects' tables is cheapest before threads exist. */
 __attribute__((constructor(102))) static void cf_init(void)
 {
 	if (atomic_exchange(&initialised, 1))
@@ -89,13 +89,13 @@ pid_t cfork(void)
 {
 	cf_init();
 	const struct cf_config *cfg = cf_config();
-	if (cfg->mode == CF_MODE_DIRECT || init_error)
-		return direct();
 	if (cf_atfork_owner()) {
 		/* Called from an atfork handler of a fork in progress. */
 		errno = EDEADLK;
 		return -1;
 	}
+	if (cfg->mode == CF_MODE_DIRECT || init_error)
+		return direct();
 
 	size_t n = cf_atfork_prepare();
 	struct cf_quiesce_stats st;

@@ -14,9 +14,13 @@
  *  - The driver releases everyone by clearing cf_active, undoing hijacks
  *    that have not fired, and bumping cf_release_gen (futex wake).
  *
- * Async-signal-safety: raw system calls only, errno saved, no allocation,
- * no lock; a parked thread waits with an untimed futex wait, because a
- * timed one that is interrupted would overwrite the thread's restart block.
+ * Async-signal-safety: errno saved; system calls are raw; nothing
+ * allocates or takes a lock, except libunwind's short internal pool lock
+ * (held with every signal blocked, so never across a park or reentered);
+ * a parked thread waits with an untimed futex wait, because a timed one
+ * that is interrupted would overwrite the thread's restart block.  A
+ * signal with our number that we did not send goes to the program's own
+ * handler (sigmask.c), as it would without libcfork.
  */
 #include "config.h"
 
@@ -110,6 +114,8 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		goto out_errno;
 	}
 
+	bool nested = cf_in_handler;
+	cf_in_handler = true;
 	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&cf_release_gen,
 					    memory_order_acquire);
@@ -132,7 +138,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
 		park(t, gen);
-		goto out_errno;
+		goto out_nested;
 	}
 	if (hijack_pending()) {
 		record_hijack(t, gen);
@@ -148,7 +154,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	switch (v) {
 	case CF_PARK:
 		park(t, gen);
-		goto out_errno;
+		goto out_nested;
 	case CF_HIJACK:
 		/* The slot is in this thread's own stack and the thread is
 		 * here, so nothing else reads it now. */
@@ -163,6 +169,8 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	progress();
 out:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+out_nested:
+	cf_in_handler = nested;
 out_errno:
 	errno = saved_errno;
 }

@@ -6,13 +6,16 @@
  *   cfork.c     cfork(): direct fork or quiesce, chosen by config
  *   atfork.c    pthread_atfork registrations, so that the quiesce runs last
  *   config.c    environment variables, parsed once
+ *   report.c    the report of the last cfork, and CFORK_DEBUG's output
  *   quiesce.c   the driver: signal, wait, back off, resume, bound
  *   tasks.c     /proc/self/task and the table of threads of one quiesce
+ *   sigmask.c   the signal API as the program sees it: ours stays ours
  *   handler.c   the signal handler and the return stub's C side: park
  *   safepoint.c the rule: may this stack be parked, and where else to stop
  *   unwind.c    a lock-free stack walk over a signal context
  *   objects.c   loaded objects: code ranges, unwind tables, libc's symbols
  *   stub.S      the parking stub a redirected return lands in
+ *   sys.c       raw system calls and a futex lock
  */
 #ifndef CFORK_INTERNAL_H
 #define CFORK_INTERNAL_H
@@ -150,6 +153,8 @@ bool cf_hijack_undo(struct cf_thread *t);
 #include <signal.h>
 /* Installs our handler with libc's own sigaction; 0 or -errno. */
 int cf_sigmask_install(int signo, const struct sigaction *sa);
+/* Set while the thread runs our handler: the wrappers then pass through. */
+extern CF_TLS bool cf_in_handler;
 /* Hands a signal with our number that we did not send to the program. */
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
 

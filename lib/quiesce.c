@@ -14,10 +14,11 @@
  *      so it must not allocate).  Kernel-created workers (io_uring, vhost:
  *      PF_IO_WORKER / PF_USER_WORKER) block every signal and never run user
  *      code: they are skipped, never signalled.
- *   2. Send each thread one real-time signal.  Never a second one before
- *      the first was taken (queued real-time signals count against
- *      RLIMIT_SIGPENDING, shared by all of the user's processes); EAGAIN
- *      from tgkill means "not sent yet", ESRCH "gone".
+ *   2. Send each thread one real-time signal (rt_tgsigqueueinfo, whose
+ *      value is a request id: the handler records the highest it took).
+ *      Never a second one before the first was taken (queued real-time
+ *      signals count against RLIMIT_SIGPENDING, shared by all of the
+ *      user's processes); EAGAIN means "not sent yet", ESRCH "gone".
  *   3. The handler (handler.c) parks the thread, or redirects a return so
  *      that the thread parks itself on leaving libc, or asks to be
  *      signalled again (safepoint.c).

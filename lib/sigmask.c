@@ -124,10 +124,18 @@ static const sigset_t *strip(const sigset_t *set, sigset_t *copy)
 	return copy;
 }
 
+/* Set while this thread runs our handler: libunwind, called from it,
+ * masks every signal around its own locks through these very functions,
+ * and must get what it asks for (unblocking ours there would let the
+ * handler run again inside itself, on a lock its outer run holds). */
+CF_TLS bool cf_in_handler;
+
 /* The shared part of pthread_sigmask and sigprocmask. */
 static int mask(int (*fn)(int, const sigset_t *, sigset_t *), int how,
 		const sigset_t *set, sigset_t *old)
 {
+	if (cf_in_handler)
+		return fn(how, set, old);
 	int s = atomic_load_explicit(&ours, memory_order_relaxed);
 	bool was = app_blocks, now = was;
 	sigset_t copy;
