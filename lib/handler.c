@@ -105,7 +105,7 @@ static void record_hijack(struct cf_thread *t, uint32_t gen)
 static void handler(int sig, siginfo_t *si, void *ctx)
 {
 	int saved_errno = errno;
-	const ucontext_t *uc = ctx;
+	ucontext_t *uc = ctx;
 
 	if (sig != our_signo)
 		goto out_errno;
@@ -121,7 +121,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 					    memory_order_acquire);
 	struct cf_thread *t = cf_tasks_find(cf_gettid());
 	if (!t)
-		goto out;
+		goto out_continue;
 	/* Taken, even if too late for its round: the driver may send the
 	 * next one.  Request ids only grow, so a stale one changes nothing. */
 	uint64_t id = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
@@ -133,12 +133,12 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		;
 	if (!atomic_load_explicit(&cf_active, memory_order_acquire)) {
 		progress();
-		goto out;
+		goto out_continue;
 	}
 
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
 		park(t, gen);
-		goto out_nested;
+		goto out_parked;
 	}
 	if (hijack_pending()) {
 		record_hijack(t, gen);
@@ -154,7 +154,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	switch (v) {
 	case CF_PARK:
 		park(t, gen);
-		goto out_nested;
+		goto out_parked;
 	case CF_HIJACK:
 		/* The slot is in this thread's own stack and the thread is
 		 * here, so nothing else reads it now. */
@@ -169,6 +169,14 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	progress();
 out:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+	goto out_nested;
+out_continue:
+	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+out_parked:
+	/* Stopped where it may be, or not stopped at all: the call it was
+	 * in goes on.  (Not after RETRY or HIJACK: that thread is in libc
+	 * and must get on to where it can stop.) */
+	cf_restart_interrupted(uc);
 out_nested:
 	cf_in_handler = nested;
 out_errno:

@@ -41,6 +41,7 @@ int cf_open_ro(const char *path);           /* fd or -errno */
 ssize_t cf_read_file(const char *path, char *buf, size_t len); /* NUL-ended */
 void cf_close(int fd);
 void cf_nanosleep_ns(uint64_t ns);
+long cf_raw_syscall6(long nr, long a, long b, long c, long d, long e, long f);
 void cf_lock(_Atomic uint32_t *l);
 void cf_unlock(_Atomic uint32_t *l);
 void *cf_map(size_t len);                   /* zeroed pages or NULL */
@@ -157,6 +158,13 @@ int cf_sigmask_install(int signo, const struct sigaction *sa);
 extern CF_TLS bool cf_in_handler;
 /* Hands a signal with our number that we did not send to the program. */
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
+
+/* ---- restart.c ---- */
+/* After a park: finish the system call our signal interrupted, so that the
+ * thread sees its normal result instead of EINTR. */
+void cf_restart_interrupted(ucontext_t *uc);
+/* Driver: counts threads asleep in a continued call as parked. */
+void cf_restart_claim(uint32_t gen);
 
 /* ---- stub.S ---- */
 void cf_stub(void);                       /* never called directly */

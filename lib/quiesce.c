@@ -137,6 +137,7 @@ struct tally {
 static struct tally pass(struct round *r, uint64_t now)
 {
 	struct tally tl = { 0 };
+	cf_restart_claim(r->gen);
 	size_t n = cf_tasks_count();
 	for (size_t i = 0; i < n; i++) {
 		struct cf_thread *t = cf_tasks_nth(i);

@@ -13,9 +13,11 @@
  *  - The innermost run, when the thread is executing in libc right now, is
  *    safe when its outermost function (the one the program called) is on
  *    the ANYTIME list (system call wrappers, waits on the program's own
- *    mutexes and condition variables), or when the thread is blocked in, or
- *    about to enter, a system call of a BLOCKING wrapper and no DENY caller
- *    is in the run (fgets on a terminal, getaddrinfo, system's waitpid).
+ *    mutexes and condition variables), or when no DENY caller is in the
+ *    run and the thread is asleep: in a system call of a BLOCKING wrapper
+ *    (fgets on a terminal, getaddrinfo, system's waitpid), or in a sleep,
+ *    timed wait or multiplexer our signal interrupted (sem_timedwait and
+ *    pselect reach theirs through functions without an exported name).
  *  - A run below user code (libc called back into the program) is safe
  *    when it is at most two frames and its outermost function calls back
  *    without holding a lock (CALLBACK: main's and a thread's start, qsort's
@@ -80,27 +82,32 @@ static unsigned class_of(const struct cf_frame *f)
 	return cf_objects_fn_class(lookup_ip(f));
 }
 
-/* Stopped at, or just after, a syscall instruction.  With SA_RESTART the
- * kernel has already rewound an interrupted, restartable call: rip points
- * at the instruction and rax holds the call number again.  A call that
- * will fail with EINTR instead left rip after it and -EINTR in rax. */
-static bool at_syscall(const ucontext_t *uc)
+/* With SA_RESTART the kernel has already rewound an interrupted,
+ * restartable call: rip points at the syscall instruction and rax holds
+ * its number again.  (A thread about to make that call looks the same,
+ * and is as harmless.)  Futex waits are left out: libc's own lock waits
+ * are futex waits of this kind. */
+static bool at_restartable_syscall(const ucontext_t *uc)
 {
 	uintptr_t ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
 	long ax = (long)uc->uc_mcontext.gregs[REG_RAX];
-	const unsigned char *p;
-	if (cf_mem_readable(ip, 2)) {
-		p = (const unsigned char *)ip;
-		if (p[0] == 0x0f && p[1] == 0x05 && ax >= 0 &&
-		    ax != SYS_futex)
-			return true;
-	}
-	if (cf_mem_readable(ip - 2, 2)) {
-		p = (const unsigned char *)(ip - 2);
-		if (p[0] == 0x0f && p[1] == 0x05 && ax == -EINTR)
-			return true;
-	}
-	return false;
+	const unsigned char *p = (const unsigned char *)ip;
+	return cf_mem_readable(ip, 2) && p[0] == 0x0f && p[1] == 0x05 &&
+	       ax >= 0 && ax != SYS_futex;
+}
+
+/* A call that will fail with EINTR unless restart.c continues it left rip
+ * after the syscall instruction and -EINTR in rax.  Those are sleeps,
+ * timed waits and multiplexers (nanosleep, futex waits with a timeout,
+ * poll, select, epoll_wait, pause, sigsuspend, sigtimedwait): libc never
+ * makes them while it holds one of its locks, and the thread is asleep. */
+static bool in_interrupted_sleep(const ucontext_t *uc)
+{
+	uintptr_t ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	long ax = (long)uc->uc_mcontext.gregs[REG_RAX];
+	const unsigned char *p = (const unsigned char *)(ip - 2);
+	return ax == -EINTR && cf_mem_readable(ip - 2, 2) && p[0] == 0x0f &&
+	       p[1] == 0x05;
 }
 
 /* Does a call instruction end just before ra?  e8 rel32, or ff /2 in its
@@ -141,9 +148,11 @@ static bool run_safe(const struct judge *j, bool bottom)
 {
 	unsigned outer_class = class_of(&j->outer);
 	if (j->top)
-		return !bottom && ((outer_class & CF_FN_ANYTIME) ||
-				   ((j->inner_class & CF_FN_BLOCKING) &&
-				    !j->deny && at_syscall(j->uc)));
+		return !bottom &&
+		       ((outer_class & CF_FN_ANYTIME) ||
+			(!j->deny && in_interrupted_sleep(j->uc)) ||
+			(!j->deny && (j->inner_class & CF_FN_BLOCKING) &&
+			 at_restartable_syscall(j->uc)));
 	if (bottom)
 		return j->len <= 2;
 	return j->len <= 2 && (outer_class & CF_FN_CALLBACK);

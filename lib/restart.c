@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * No EINTR for siblings: a thread our signal interrupted in a system call
+ * finishes that call, after its park, as if no signal had come.
+ *
+ * With SA_RESTART the kernel restarts most calls by itself.  The others
+ * come back to the handler's context with rax = -EINTR just after the
+ * syscall instruction:
+ *  - Calls with a restart block (nanosleep, clock_nanosleep, poll with a
+ *    timeout, futex waits with a relative timeout, hence sleep, usleep,
+ *    sem_timedwait): restart_syscall, made from inside the handler before
+ *    it returns (rt_sigreturn would reset the block), continues them to
+ *    their original deadline.  It is also its own check: after another
+ *    handler has run and returned, the block says "no restart" and
+ *    restart_syscall gives -EINTR, which is then the right answer.
+ *  - Calls without one (pause, sigsuspend, select, pselect, ppoll, poll
+ *    without a timeout, epoll_wait and epoll_pwait, sigtimedwait,
+ *    msgrcv/msgsnd/semop, socket calls with a timeout): the call is made
+ *    again with the registers of the interrupted context.  Its number is
+ *    read from the instruction before the syscall (mov $nr,%eax, or xor
+ *    %eax,%eax for read).  select, pselect and ppoll then end at their
+ *    original deadline (the kernel wrote the time left back); epoll_wait,
+ *    sigtimedwait, semtimedop and socket timeouts take their timeout by
+ *    value or do not update it, so they end late by the time already
+ *    waited, never early.
+ * A thread that sleeps in such a call sleeps inside our handler, where our
+ * signal is blocked: it registers as a sleeper, and a driver that finds it
+ * asleep claims it as parked instead of signalling it; if it wakes while
+ * claimed, it parks before it returns to the program.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+
+#include "internal.h"
+
+/* System calls that may simply be made again after -EINTR: they had not
+ * done anything yet (a call that had transferred data returns its count,
+ * not -EINTR). */
+static bool reissuable(long nr)
+{
+	switch (nr) {
+	case SYS_read: case SYS_write: case SYS_readv: case SYS_writev:
+	case SYS_poll: case SYS_select: case SYS_pause:
+	case SYS_rt_sigtimedwait: case SYS_rt_sigsuspend:
+	case SYS_epoll_wait: case SYS_pselect6: case SYS_ppoll:
+	case SYS_epoll_pwait: case SYS_epoll_pwait2:
+	case SYS_msgsnd: case SYS_msgrcv: case SYS_semop: case SYS_semtimedop:
+	case SYS_accept: case SYS_accept4: case SYS_sendto: case SYS_recvfrom:
+	case SYS_sendmsg: case SYS_recvmsg: case SYS_wait4: case SYS_waitid:
+	case SYS_io_getevents: case SYS_mq_timedsend: case SYS_mq_timedreceive:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Length of one instruction that moves something into a register other
+ * than eax, or to memory, in the few forms compilers put between loading
+ * the call number and the syscall (mov reg/mem to reg, mov reg to r/m,
+ * mov $imm to a register); 0 for anything else. */
+static unsigned skip_mov(const unsigned char *q)
+{
+	unsigned rex = (q[0] & 0xf0) == 0x40 ? q[0] : 0;
+	const unsigned char *o = q + (rex != 0);
+	unsigned pre = rex != 0;
+	if (o[0] == 0x8b || o[0] == 0x89) {
+		unsigned mod = o[1] >> 6, reg = (o[1] >> 3) & 7, rm = o[1] & 7;
+		if (o[0] == 0x8b && reg == 0 && !(rex & 4))
+			return 0;                    /* into eax */
+		if (o[0] == 0x89 && mod == 3 && rm == 0 && !(rex & 1))
+			return 0;                    /* into eax */
+		unsigned len = 2;
+		if (mod != 3 && rm == 4)
+			len += 1;                    /* SIB */
+		if (mod == 1)
+			len += 1;
+		else if (mod == 2 || (mod == 0 && rm == 5))
+			len += 4;
+		else if (mod == 0 && rm == 4 && (o[2] & 7) == 5)
+			len += 4;
+		return pre + len;
+	}
+	if (o[0] >= 0xb8 && o[0] <= 0xbf && (o[0] != 0xb8 || (rex & 1)))
+		return pre + 1 + ((rex & 8) ? 8 : 4);
+	return 0;
+}
+
+/* The call number of the syscall instruction ending at ip: the last
+ * "mov $nr,%eax" (b8 imm32) or "xor %eax,%eax" (31 c0, for read) within
+ * a few bytes, followed only by moves that leave eax alone; -1 if none. */
+static long decode_nr(uintptr_t ip)
+{
+	enum { WINDOW = 24 };
+	if (!cf_mem_readable(ip - WINDOW - 2, WINDOW + 2))
+		return -1;
+	const unsigned char *end = (const unsigned char *)ip - 2;
+	for (unsigned back = 2; back <= WINDOW; back++) {
+		const unsigned char *q = end - back;
+		long nr;
+		unsigned len;
+		if (q[0] == 0xb8 && back >= 5 && (q[-1] & 0xf0) != 0x40) {
+			int32_t imm;
+			__builtin_memcpy(&imm, q + 1, 4);
+			nr = imm;
+			len = 5;
+		} else if (q[0] == 0x31 && q[1] == 0xc0 &&
+			   (q[-1] & 0xf0) != 0x40) {
+			nr = 0;
+			len = 2;
+		} else {
+			continue;
+		}
+		for (q += len; q < end;) {
+			unsigned l = skip_mov(q);
+			if (!l)
+				break;
+			q += l;
+		}
+		if (q == end)
+			return nr;
+	}
+	return -1;
+}
+
+/* Sleepers: threads inside a continued call.  state: 0 awake, 1 asleep,
+ * or gen * 4 + 2 once a driver has counted it as parked for gen. */
+#define MAX_SLEEPERS 1024
+struct sleeper {
+	_Atomic int32_t tid;
+	_Atomic uint32_t state;
+};
+static struct sleeper sleepers[MAX_SLEEPERS];
+static _Atomic uint32_t high;           /* slots ever used */
+
+static struct sleeper *sleep_begin(void)
+{
+	pid_t tid = cf_gettid();
+	for (uint32_t i = 0; i < MAX_SLEEPERS; i++) {
+		int32_t free_slot = 0;
+		if (!atomic_compare_exchange_strong(&sleepers[i].tid,
+						    &free_slot, tid))
+			continue;
+		atomic_store(&sleepers[i].state, 1);
+		uint32_t h = atomic_load(&high);
+		while (h < i + 1 &&
+		       !atomic_compare_exchange_weak(&high, &h, i + 1))
+			;
+		return &sleepers[i];
+	}
+	return NULL;       /* full: the thread is simply not claimable */
+}
+
+static void sleep_end(struct sleeper *s)
+{
+	if (!s)
+		return;
+	uint32_t asleep = 1;
+	if (!atomic_compare_exchange_strong(&s->state, &asleep, 0)) {
+		/* Claimed while asleep: stay stopped until that release. */
+		uint32_t gen = asleep / 4;
+		while (atomic_load_explicit(&cf_release_gen,
+					    memory_order_acquire) == gen)
+			cf_futex_wait(&cf_release_gen, gen, 0);
+		atomic_store(&s->state, 0);
+	}
+	atomic_store_explicit(&s->tid, 0, memory_order_release);
+}
+
+void cf_restart_claim(uint32_t gen)
+{
+	uint32_t n = atomic_load_explicit(&high, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++) {
+		struct sleeper *s = &sleepers[i];
+		pid_t tid = atomic_load_explicit(&s->tid, memory_order_acquire);
+		struct cf_thread *t = tid ? cf_tasks_find(tid) : NULL;
+		uint32_t asleep = 1;
+		if (!t || !atomic_compare_exchange_strong(&s->state, &asleep,
+							  gen * 4u + 2u))
+			continue;
+		atomic_store_explicit(&t->verdict, gen * 8u + CF_V_PARKED,
+				      memory_order_release);
+	}
+}
+
+void cf_restart_interrupted(ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t ip = (uintptr_t)g[REG_RIP];
+	if (g[REG_RAX] != -EINTR || !cf_mem_readable(ip - 2, 2) ||
+	    ((const unsigned char *)ip)[-2] != 0x0f ||
+	    ((const unsigned char *)ip)[-1] != 0x05)
+		return;
+	long nr = decode_nr(ip);
+	struct sleeper *s = sleep_begin();
+	long r = cf_raw_syscall6(SYS_restart_syscall, 0, 0, 0, 0, 0, 0);
+	if (r == -EINTR && reissuable(nr))
+		r = cf_raw_syscall6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
+				    g[REG_R10], g[REG_R8], g[REG_R9]);
+	sleep_end(s);
+	g[REG_RAX] = r;
+}
