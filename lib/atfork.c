@@ -27,7 +27,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -175,9 +174,16 @@ int __register_atfork(void (*prepare)(void), void (*parent)(void),
 	return e;
 }
 
-__attribute__((visibility("default")))
-int pthread_atfork(void (*prepare)(void), void (*parent)(void),
-		   void (*child)(void))
+/* Only as glibc has it: a compatibility version for old binaries.  New
+ * code gets pthread_atfork from libc_nonshared.a, which passes the
+ * caller's __dso_handle to __register_atfork above; a default version
+ * here would capture new links and lose that handle (handlers would then
+ * outlive a dlclose). */
+int cf_pthread_atfork_compat(void (*prepare)(void), void (*parent)(void),
+			     void (*child)(void));
+__attribute__((visibility("default"), symver("pthread_atfork@GLIBC_2.2.5")))
+int cf_pthread_atfork_compat(void (*prepare)(void), void (*parent)(void),
+			     void (*child)(void))
 {
 	return __register_atfork(prepare, parent, child, NULL);
 }
