@@ -45,6 +45,7 @@ static size_t nentries, capentries;
 static _Atomic uint32_t reg_lock;      /* entries, nentries */
 static _Atomic uint32_t fork_lock;     /* one fork's handlers at a time */
 static _Atomic pid_t fork_owner;
+static unsigned fork_depth;            /* nested forks of the owner */
 static _Atomic int registered;
 
 CF_TLS bool cf_in_cfork;
@@ -83,7 +84,12 @@ bool cf_atfork_owner(void)
 
 size_t cf_atfork_prepare(void)
 {
-	cf_lock(&fork_lock);
+	/* A handler may itself fork (glibc lets it): the lock is
+	 * recursive for its owner. */
+	if (cf_atfork_owner())
+		fork_depth++;
+	else
+		cf_lock(&fork_lock);
 	atomic_store_explicit(&fork_owner, cf_gettid(), memory_order_relaxed);
 	cf_lock(&reg_lock);
 	size_t n = nentries;
@@ -109,6 +115,10 @@ void cf_atfork_parent(size_t n)
 		if (f)
 			f();
 	}
+	if (fork_depth) {
+		fork_depth--;
+		return;
+	}
 	atomic_store_explicit(&fork_owner, 0, memory_order_relaxed);
 	cf_unlock(&fork_lock);
 }
@@ -119,6 +129,7 @@ void cf_atfork_child(size_t n)
 	atomic_store(&reg_lock, 0);
 	atomic_store(&fork_lock, 0);
 	atomic_store(&fork_owner, 0);
+	fork_depth = 0;
 	for (size_t i = 0; i < n; i++)
 		if (entries[i].child)
 			entries[i].child();

@@ -125,7 +125,8 @@ static long decode_nr(uintptr_t ip)
 }
 
 /* Sleepers: threads inside a continued call.  state: 0 awake, 1 asleep,
- * or gen * 4 + 2 once a driver has counted it as parked for gen. */
+ * or gen * 4 + 2 once a driver has counted it as parked for round gen
+ * (a later round claims it again). */
 #define MAX_SLEEPERS 1024
 struct sleeper {
 	_Atomic int32_t tid;
@@ -156,14 +157,14 @@ static void sleep_end(struct sleeper *s)
 {
 	if (!s)
 		return;
-	uint32_t asleep = 1;
-	if (!atomic_compare_exchange_strong(&s->state, &asleep, 0)) {
-		/* Claimed while asleep: stay stopped until that release. */
-		uint32_t gen = asleep / 4;
+	uint32_t was = atomic_exchange(&s->state, 0);
+	if (was >= 2) {
+		/* Claimed while asleep: if that round is still on, this
+		 * thread counts as parked in it and stays stopped. */
+		uint32_t gen = was / 4;
 		while (atomic_load_explicit(&cf_release_gen,
 					    memory_order_acquire) == gen)
 			cf_futex_wait(&cf_release_gen, gen, 0);
-		atomic_store(&s->state, 0);
 	}
 	atomic_store_explicit(&s->tid, 0, memory_order_release);
 }
@@ -175,12 +176,59 @@ void cf_restart_claim(uint32_t gen)
 		struct sleeper *s = &sleepers[i];
 		pid_t tid = atomic_load_explicit(&s->tid, memory_order_acquire);
 		struct cf_thread *t = tid ? cf_tasks_find(tid) : NULL;
-		uint32_t asleep = 1;
-		if (!t || !atomic_compare_exchange_strong(&s->state, &asleep,
-							  gen * 4u + 2u))
+		/* Asleep, or claimed by an earlier round: claim for this one.
+		 * 0 means it woke, and will take the signal like the rest. */
+		uint32_t st = atomic_load(&s->state);
+		if (!t || st == 0 ||
+		    !atomic_compare_exchange_strong(&s->state, &st,
+						    gen * 4u + 2u))
 			continue;
 		atomic_store_explicit(&t->verdict, gen * 8u + CF_V_PARKED,
 				      memory_order_release);
+	}
+}
+
+/* A call made again from inside the handler must not let our signal in:
+ * the next quiesce would interrupt it there and end it with EINTR.  Calls
+ * that install a temporary signal mask get a copy of it that blocks ours
+ * (the kernel's sigset is 8 bytes on x86-64). */
+struct masks {
+	uint64_t set;
+	struct { const uint64_t *ss; size_t len; } pselect_arg;
+};
+
+static long with_ours(const void *user, uint64_t *copy)
+{
+	if (!user || !cf_mem_readable((uintptr_t)user, 8))
+		return (long)user;
+	__builtin_memcpy(copy, user, 8);
+	*copy |= 1ull << (cf_config()->signo - 1);
+	return (long)copy;
+}
+
+static void block_ours(long nr, long a[6], struct masks *m)
+{
+	switch (nr) {
+	case SYS_rt_sigsuspend:
+		a[0] = with_ours((const void *)a[0], &m->set);
+		break;
+	case SYS_ppoll:
+		a[3] = with_ours((const void *)a[3], &m->set);
+		break;
+	case SYS_epoll_pwait:
+	case SYS_epoll_pwait2:
+		a[4] = with_ours((const void *)a[4], &m->set);
+		break;
+	case SYS_pselect6:
+		if (a[5] && cf_mem_readable((uintptr_t)a[5],
+					    sizeof m->pselect_arg)) {
+			__builtin_memcpy(&m->pselect_arg, (const void *)a[5],
+					 sizeof m->pselect_arg);
+			m->pselect_arg.ss = (const uint64_t *)with_ours(
+				m->pselect_arg.ss, &m->set);
+			a[5] = (long)&m->pselect_arg;
+		}
+		break;
 	}
 }
 
@@ -195,9 +243,13 @@ void cf_restart_interrupted(ucontext_t *uc)
 	long nr = decode_nr(ip);
 	struct sleeper *s = sleep_begin();
 	long r = cf_raw_syscall6(SYS_restart_syscall, 0, 0, 0, 0, 0, 0);
-	if (r == -EINTR && reissuable(nr))
-		r = cf_raw_syscall6(nr, g[REG_RDI], g[REG_RSI], g[REG_RDX],
-				    g[REG_R10], g[REG_R8], g[REG_R9]);
+	if (r == -EINTR && reissuable(nr)) {
+		long a[6] = { g[REG_RDI], g[REG_RSI], g[REG_RDX],
+			      g[REG_R10], g[REG_R8], g[REG_R9] };
+		struct masks m;
+		block_ours(nr, a, &m);
+		r = cf_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
 	sleep_end(s);
 	g[REG_RAX] = r;
 }
