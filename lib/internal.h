@@ -132,6 +132,9 @@ struct cf_task_info {
 	char name[16];                /* comm */
 };
 int cf_task_info(pid_t tid, struct cf_task_info *ti);
+/* The system call a blocked thread is in: 0, or -errno (-EAGAIN when it
+ * is running). */
+int cf_task_syscall(pid_t tid, long *nr, unsigned long args[6]);
 /* What /proc said of a tid (CF_FATE_*), kept across quiesces; -1 if
  * unknown. */
 void cf_tasks_remember(pid_t tid, int fate);

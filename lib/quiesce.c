@@ -41,6 +41,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -103,6 +104,22 @@ static void check_task(struct cf_thread *t)
 	}
 }
 
+/* glibc's helper thread for SIGEV_THREAD timers blocks every signal for
+ * good and waits in sigtimedwait for its one timer signal (32).  It never
+ * runs the program's code itself (each expiry starts a new thread, which
+ * can be stopped), so it is skipped like a kernel worker. */
+static bool timer_helper(pid_t tid)
+{
+	long nr;
+	unsigned long a[6];
+	if (cf_task_syscall(tid, &nr, a) < 0 || nr != SYS_rt_sigtimedwait ||
+	    !cf_mem_readable(a[0], 8))
+		return false;
+	uint64_t set;
+	memcpy(&set, (const void *)a[0], 8);
+	return set == 1ull << (32 - 1);
+}
+
 static void send(struct cf_thread *t, struct round *r, uint64_t now)
 {
 	if (!t->classified) {
@@ -161,6 +178,12 @@ static struct tally pass(struct round *r, uint64_t now)
 				send(t, r, now);
 		} else if (now - t->sent_ns > CHECK_NS) {
 			check_task(t);
+			pid_t tid = atomic_load_explicit(&t->tid,
+							 memory_order_relaxed);
+			if (t->fate == CF_FATE_LIVE && timer_helper(tid)) {
+				t->fate = CF_FATE_SKIPPED;
+				cf_tasks_remember(tid, CF_FATE_SKIPPED);
+			}
 			t->sent_ns = now;
 		}
 		if (t->fate != CF_FATE_LIVE)

@@ -228,3 +228,21 @@ int cf_tasks_recall(pid_t tid)
 			return known[i].fate;
 	return -1;
 }
+
+/* /proc/self/task/TID/syscall: "nr arg1 ... arg6 sp pc" while the thread
+ * is in a system call, "running" or "-1 ..." otherwise. */
+int cf_task_syscall(pid_t tid, long *nr, unsigned long args[6])
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	ssize_t n = cf_read_file(path, buf, sizeof buf);
+	if (n <= 0)
+		return n < 0 ? (int)n : -ENOENT;
+	if (buf[0] < '0' || buf[0] > '9')
+		return -EAGAIN;
+	char *p = buf;
+	*nr = strtol(p, &p, 10);
+	for (int i = 0; i < 6; i++)
+		args[i] = strtoul(p, &p, 16);
+	return 0;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfork with a thousand idle threads (and more, given as an argument)
+ * completes every time with all of them parked, and with threads that
+ * set SIGEV_THREAD timers running (glibc's timer helper blocks every
+ * signal for good: it must be skipped, not waited for).
+ * Usage: scale [THREADS [CFORKS]].
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cfork.h"
+#include "test.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int quit;
+
+static void *idle(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	while (!quit)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+static void on_timer(union sigval v)
+{
+	(void)v;
+}
+
+int main(int argc, char **argv)
+{
+	t_alarm(300);
+	int nthreads = argc > 1 ? atoi(argv[1]) : 1000;
+	int n = argc > 2 ? atoi(argv[2]) : t_iters(20);
+
+	timer_t timer;
+	struct sigevent ev;
+	memset(&ev, 0, sizeof ev);
+	ev.sigev_notify = SIGEV_THREAD;
+	ev.sigev_notify_function = on_timer;
+	CHECK(timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0);
+	struct itimerspec its = { { 0, 20000000 }, { 0, 20000000 } };
+	CHECK(timer_settime(timer, 0, &its, NULL) == 0);
+
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	pthread_t *t = calloc((size_t)nthreads, sizeof *t);
+	CHECK(t != NULL);
+	for (int i = 0; i < nthreads; i++)
+		CHECK(pthread_create(&t[i], &attr, idle, NULL) == 0);
+	usleep(100000);
+
+	double sum = 0, max = 0;
+	for (int i = 0; i < n; i++) {
+		pid_t pid = cfork();
+		CHECK(pid >= 0);
+		if (pid == 0)
+			_exit(0);
+		CHECK(waitpid(pid, NULL, 0) == pid);
+		struct cfork_report r;
+		CHECK(cfork_last_report(&r, sizeof r) == 0);
+		CHECK(r.coherent == 1);
+		CHECK(r.not_stopped == 0);
+		CHECK(r.parked >= (unsigned)nthreads);
+		double ms = (double)r.quiesce_ns / 1e6;
+		sum += ms;
+		if (ms > max)
+			max = ms;
+	}
+	printf("%d idle threads and a SIGEV_THREAD timer: %d cforks, all "
+	       "coherent; quiesce mean %.1f ms, max %.1f ms\n", nthreads, n,
+	       sum / n, max);
+	timer_delete(timer);
+	pthread_mutex_lock(&mu);
+	quit = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	return T_PASS;
+}
