@@ -26,7 +26,9 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,7 +39,8 @@ struct entry {
 	void (*prepare)(void);
 	void (*parent)(void);
 	void (*child)(void);
-	void *dso;
+	const void *dso;           /* the caller's __dso_handle, or NULL */
+	const void *object;        /* pthread_atfork: the caller's link map */
 };
 
 static struct entry *entries;          /* from mmap: see cf_map */
@@ -171,32 +174,50 @@ static int append(const struct entry *e)
 	return 0;
 }
 
-__attribute__((visibility("default")))
-int __register_atfork(void (*prepare)(void), void (*parent)(void),
-		      void (*child)(void), void *dso)
+/* The object an address lies in (_dl_find_object takes no lock), or the
+ * address itself when it lies in none. */
+static const void *object_of(const void *addr)
+{
+	struct dl_find_object fo;
+	if (addr && _dl_find_object((void *)addr, &fo) == 0)
+		return fo.dlfo_link_map;
+	return addr;
+}
+
+static int add(void (*prepare)(void), void (*parent)(void),
+	       void (*child)(void), const void *dso, const void *object)
 {
 	int e = -cf_atfork_init();
 	if (e)
 		return e;
-	struct entry en = { prepare, parent, child, dso };
+	struct entry en = { prepare, parent, child, dso, object };
 	cf_lock(&reg_lock);
 	e = append(&en);
 	cf_unlock(&reg_lock);
 	return e;
 }
 
-/* Only as glibc has it: a compatibility version for old binaries.  New
- * code gets pthread_atfork from libc_nonshared.a, which passes the
- * caller's __dso_handle to __register_atfork above; a default version
- * here would capture new links and lose that handle (handlers would then
- * outlive a dlclose). */
-int cf_pthread_atfork_compat(void (*prepare)(void), void (*parent)(void),
-			     void (*child)(void));
-__attribute__((visibility("default"), symver("pthread_atfork@GLIBC_2.2.5")))
-int cf_pthread_atfork_compat(void (*prepare)(void), void (*parent)(void),
-			     void (*child)(void))
+/* dso is the caller's __dso_handle, which __cxa_finalize will be given
+ * when the caller is unloaded. */
+__attribute__((visibility("default")))
+int __register_atfork(void (*prepare)(void), void (*parent)(void),
+		      void (*child)(void), void *dso)
 {
-	return __register_atfork(prepare, parent, child, NULL);
+	return add(prepare, parent, child, dso, NULL);
+}
+
+/* glibc 2.34 and later have pthread_atfork only as a compatibility
+ * symbol, and new code gets it from libc_nonshared.a; but binaries that
+ * reference it without a version (tcmalloc does, weakly) find only a
+ * default version, so ours is one.  A program or plugin linked against
+ * libcfork binds to it too, and has no __dso_handle to give: the caller's
+ * own object is found from the return address instead. */
+__attribute__((visibility("default")))
+int pthread_atfork(void (*prepare)(void), void (*parent)(void),
+		   void (*child)(void))
+{
+	return add(prepare, parent, child, NULL,
+		   object_of(__builtin_return_address(0)));
 }
 
 /* Handlers of an unloaded object are cleared, not removed, so that a fork
@@ -206,9 +227,11 @@ void __cxa_finalize(void *dso)
 {
 	static void (*real)(void *);
 	if (dso) {
+		const void *object = object_of(dso);
 		cf_lock(&reg_lock);
 		for (size_t i = 0; i < nentries; i++)
-			if (entries[i].dso == dso)
+			if (entries[i].dso == dso ||
+			    (!entries[i].dso && entries[i].object == object))
 				entries[i] = (struct entry){ 0 };
 		cf_unlock(&reg_lock);
 	}

@@ -39,6 +39,7 @@ _Atomic uint32_t cf_progress;
 _Atomic uint32_t cf_users;
 _Atomic uint32_t cf_stub_parks;
 _Atomic uint32_t cf_driver_waiting;
+uint64_t cf_request_tag;
 
 static int our_signo;
 
@@ -109,7 +110,9 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 
 	if (sig != our_signo)
 		goto out_errno;
-	if (si->si_code != SI_QUEUE || si->si_pid != getpid()) {
+	if (si->si_code != SI_QUEUE || si->si_pid != getpid() ||
+	    ((uint64_t)(uintptr_t)si->si_value.sival_ptr & CF_TAG_MASK) !=
+		    cf_request_tag) {
 		cf_sigmask_chain(sig, si, ctx);
 		goto out_errno;
 	}
@@ -174,8 +177,10 @@ out_continue:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
 out_parked:
 	/* Stopped where it may be, or not stopped at all: the call it was
-	 * in goes on.  (Not after RETRY or HIJACK: that thread is in libc
-	 * and must get on to where it can stop.) */
+	 * in goes on, as the program's (its signal wrappers apply again).
+	 * Not after RETRY or HIJACK: that thread is in libc and must get on
+	 * to where it can stop. */
+	cf_in_handler = nested;
 	cf_restart_interrupted(uc);
 out_nested:
 	cf_in_handler = nested;
@@ -216,6 +221,12 @@ bool cf_hijack_undo(struct cf_thread *t)
 
 int cf_handler_install(int signo)
 {
+	/* Our requests carry a tag in the top bits of their value, so that
+	 * a sigqueue of the program's own with our number is passed on. */
+	uint64_t seed = cf_now_ns() ^ ((uint64_t)getpid() << 32) ^
+			(uint64_t)(uintptr_t)&seed;
+	cf_request_tag = ((seed * 0x9e3779b97f4a7c15ull) & CF_TAG_MASK) |
+			 (1ull << 48);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = handler;

@@ -7,6 +7,7 @@
  *   atfork.c    pthread_atfork registrations, so that the quiesce runs last
  *   config.c    environment variables, parsed once
  *   report.c    the report of the last cfork, and CFORK_DEBUG's output
+ *   restart.c   after a park, the interrupted system call goes on
  *   quiesce.c   the driver: signal, wait, back off, resume, bound
  *   tasks.c     /proc/self/task and the table of threads of one quiesce
  *   sigmask.c   the signal API as the program sees it: ours stays ours
@@ -150,6 +151,8 @@ extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
 extern _Atomic uint32_t cf_users;         /* handlers touching the table */
 extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
 extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
+#define CF_TAG_MASK 0xffff000000000000ull
+extern uint64_t cf_request_tag;           /* top bits of our request ids */
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 

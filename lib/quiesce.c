@@ -125,16 +125,19 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 	if (!t->classified) {
 		int known = cf_tasks_recall(atomic_load_explicit(
 			&t->tid, memory_order_relaxed));
-		if (known >= 0) {
+		/* A remembered user thread is trusted; anything else is
+		 * looked at again, as its tid may now be a new user
+		 * thread's (io_uring workers come and go). */
+		if (known == CF_FATE_LIVE) {
 			t->classified = true;
-			t->fate = (uint32_t)known;
+			t->fate = CF_FATE_LIVE;
 		} else {
 			check_task(t);
 		}
 		if (t->fate != CF_FATE_LIVE)
 			return;
 	}
-	uint64_t id = ++request_id;
+	uint64_t id = cf_request_tag | ++request_id;
 	int e = cf_sigqueue(atomic_load_explicit(&t->tid, memory_order_relaxed),
 			    cf_config()->signo, id);
 	if (e == 0) {

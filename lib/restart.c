@@ -31,6 +31,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/syscall.h>
 
 #include "internal.h"
@@ -42,7 +44,7 @@ static bool reissuable(long nr)
 {
 	switch (nr) {
 	case SYS_read: case SYS_write: case SYS_readv: case SYS_writev:
-	case SYS_poll: case SYS_select: case SYS_pause:
+	case SYS_poll: case SYS_select: case SYS_pause: case SYS_clock_nanosleep:
 	case SYS_rt_sigtimedwait: case SYS_rt_sigsuspend:
 	case SYS_epoll_wait: case SYS_pselect6: case SYS_ppoll:
 	case SYS_epoll_pwait: case SYS_epoll_pwait2:
@@ -51,6 +53,26 @@ static bool reissuable(long nr)
 	case SYS_sendmsg: case SYS_recvmsg: case SYS_wait4: case SYS_waitid:
 	case SYS_io_getevents: case SYS_mq_timedsend: case SYS_mq_timedreceive:
 		return true;
+	default:
+		return false;
+	}
+}
+
+/* Calls that left a restart block for restart_syscall: relative sleeps
+ * and timed waits.  Absolute clock_nanosleep and poll without a timeout
+ * have none and are made again instead.  (restart_syscall is never tried
+ * blindly: a block left over from a call the kernel restarted by itself,
+ * after SIGSTOP say, would run the wrong call.) */
+static bool has_restart_block(long nr, const long a[6])
+{
+	switch (nr) {
+	case SYS_nanosleep:
+	case SYS_futex:
+		return true;
+	case SYS_clock_nanosleep:
+		return !(a[1] & TIMER_ABSTIME);
+	case SYS_poll:
+		return (int)a[2] >= 0;
 	default:
 		return false;
 	}
@@ -127,15 +149,16 @@ static long decode_nr(uintptr_t ip)
 /* Sleepers: threads inside a continued call.  state: 0 awake, 1 asleep,
  * or gen * 4 + 2 once a driver has counted it as parked for round gen
  * (a later round claims it again). */
-#define MAX_SLEEPERS 1024
+#define MAX_SLEEPERS 16384
 struct sleeper {
 	_Atomic int32_t tid;
 	_Atomic uint32_t state;
+	long nr;
 };
 static struct sleeper sleepers[MAX_SLEEPERS];
 static _Atomic uint32_t high;           /* slots ever used */
 
-static struct sleeper *sleep_begin(void)
+static struct sleeper *sleep_begin(long nr)
 {
 	pid_t tid = cf_gettid();
 	for (uint32_t i = 0; i < MAX_SLEEPERS; i++) {
@@ -143,6 +166,7 @@ static struct sleeper *sleep_begin(void)
 		if (!atomic_compare_exchange_strong(&sleepers[i].tid,
 						    &free_slot, tid))
 			continue;
+		sleepers[i].nr = nr;
 		atomic_store(&sleepers[i].state, 1);
 		uint32_t h = atomic_load(&high);
 		while (h < i + 1 &&
@@ -179,8 +203,17 @@ void cf_restart_claim(uint32_t gen)
 		/* Asleep, or claimed by an earlier round: claim for this one.
 		 * 0 means it woke, and will take the signal like the rest. */
 		uint32_t st = atomic_load(&s->state);
-		if (!t || st == 0 ||
-		    !atomic_compare_exchange_strong(&s->state, &st,
+		if (!t || st == 0 || st == gen * 4u + 2u)
+			continue;
+		/* A slot left behind by a thread that never came back (it
+		 * was cancelled, or jumped out of its handler) must not make
+		 * a new thread with the same tid count as parked: the kernel
+		 * must show that thread in the very call. */
+		long nr;
+		unsigned long args[6];
+		if (cf_task_syscall(tid, &nr, args) < 0 || nr != s->nr)
+			continue;
+		if (!atomic_compare_exchange_strong(&s->state, &st,
 						    gen * 4u + 2u))
 			continue;
 		atomic_store_explicit(&t->verdict, gen * 8u + CF_V_PARKED,
@@ -241,15 +274,30 @@ void cf_restart_interrupted(ucontext_t *uc)
 	    ((const unsigned char *)ip)[-1] != 0x05)
 		return;
 	long nr = decode_nr(ip);
-	struct sleeper *s = sleep_begin();
-	long r = cf_raw_syscall6(SYS_restart_syscall, 0, 0, 0, 0, 0, 0);
-	if (r == -EINTR && reissuable(nr)) {
-		long a[6] = { g[REG_RDI], g[REG_RSI], g[REG_RDX],
-			      g[REG_R10], g[REG_R8], g[REG_R9] };
+	long a[6] = { g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
+		      g[REG_R8], g[REG_R9] };
+	bool block = has_restart_block(nr, a);
+	if (!block && !reissuable(nr))
+		return;
+	/* The call goes on with the program's own signal mask (its
+	 * signals end it as they would have), plus ours. */
+	uint64_t mask, handler_mask;
+	__builtin_memcpy(&mask, &uc->uc_sigmask, 8);
+	mask |= 1ull << (cf_config()->signo - 1);
+	/* What /proc will show the driver while the thread sleeps. */
+	struct sleeper *s = sleep_begin(block ? SYS_restart_syscall : nr);
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask,
+			(long)&handler_mask, 8, 0, 0);
+	long r;
+	if (block) {
+		r = cf_raw_syscall6(SYS_restart_syscall, 0, 0, 0, 0, 0, 0);
+	} else {
 		struct masks m;
 		block_ours(nr, a, &m);
 		r = cf_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
+			0, 8, 0, 0);
 	sleep_end(s);
 	g[REG_RAX] = r;
 }

@@ -3,7 +3,8 @@
  * cfork with a thousand idle threads (and more, given as an argument)
  * completes every time with all of them parked, and with threads that
  * set SIGEV_THREAD timers running (glibc's timer helper blocks every
- * signal for good: it must be skipped, not waited for).
+ * signal for good: it must be skipped, not waited for), and with threads
+ * whose names would fool a naive /proc/.../stat parser.
  * Usage: scale [THREADS [CFORKS]].
  */
 #include "config.h"
@@ -54,8 +55,12 @@ int main(int argc, char **argv)
 	pthread_attr_setstacksize(&attr, 64 * 1024);
 	pthread_t *t = calloc((size_t)nthreads, sizeof *t);
 	CHECK(t != NULL);
-	for (int i = 0; i < nthreads; i++)
+	static const char *const names[] = { "a) R 1 (", ") Z 0 0 )", "x (y) z" };
+	for (int i = 0; i < nthreads; i++) {
 		CHECK(pthread_create(&t[i], &attr, idle, NULL) == 0);
+		if (i < 3)
+			CHECK(pthread_setname_np(t[i], names[i]) == 0);
+	}
 	usleep(100000);
 
 	double sum = 0, max = 0;

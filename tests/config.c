@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The environment variables: a bad value gives one message on stderr that
+ * names the variable, the default is used, and cfork() still works; good
+ * values are obeyed silently.
+ *
+ * The variables are read once, when libcfork is loaded, so every case runs
+ * this program again (posix_spawn, stdout and stderr captured) with its own
+ * environment and every other CFORK_* variable removed.  The copy (--child)
+ * first cforks a few times next to an idle sibling, each child must exit 0;
+ * then, if asked, it starts a sibling that blocks the cfork signal (all
+ * signals, or one, with rt_sigprocmask) and spins or sleeps, and cforks
+ * once more, expecting a child or -1/EAGAIN.  The time that call took
+ * tells which timeout was in force; whether it fails tells which mode,
+ * signal and timeout policy were.
+ */
+#include "config.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "cfork.h"
+#include "test.h"
+
+/* ---- the copy of the program that runs one case ---- */
+
+static _Atomic bool stop;
+static _Atomic bool ready;
+static int block_signo;          /* 0: all signals */
+static bool block_spin;
+static _Atomic int prepares, parents;
+
+static void count_prepare(void) { atomic_fetch_add(&prepares, 1); }
+static void count_parent(void) { atomic_fetch_add(&parents, 1); }
+
+static void *idle_sibling(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop))
+		usleep(1000);
+	return NULL;
+}
+
+/* A sibling the cfork signal cannot reach: the quiesce can only time out
+ * on it.  The mask is set with the system call itself, not
+ * pthread_sigmask: a library may wrap the libc call to keep its own signal
+ * deliverable (bdwgc does), and this sibling must really block it. */
+static void *blocking_sibling(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	if (block_signo) {
+		sigemptyset(&set);
+		sigaddset(&set, block_signo);
+	} else {
+		sigfillset(&set);
+	}
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, NULL, _NSIG / 8))
+		DIE("rt_sigprocmask: %s", strerror(errno));
+	atomic_store(&ready, true);
+	volatile unsigned long spins = 0;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		if (block_spin)
+			spins++;
+		else
+			usleep(1000);
+	}
+	return NULL;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* 0 when the child exited 0. */
+static int reap(pid_t pid)
+{
+	int status;
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* argv: --child FORKS BLOCK ACTIVITY EXPECT, where BLOCK is none, all,
+ * default (SIGRTMAX - 6) or a signal number, ACTIVITY spin or sleep, and
+ * EXPECT child or eagain.  Reports on stdout; stderr is the library's. */
+static int child_main(char **argv)
+{
+	t_alarm(60);
+	int forks = atoi(argv[2]);
+	const char *block = argv[3], *expect = argv[5];
+	block_spin = !strcmp(argv[4], "spin");
+	CHECK(pthread_atfork(count_prepare, count_parent, NULL) == 0);
+
+	pthread_t idle;
+	CHECK(pthread_create(&idle, NULL, idle_sibling, NULL) == 0);
+	for (int i = 0; i < forks; i++) {
+		pid_t pid = cfork();
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 || reap(pid) < 0) {
+			printf("child: cfork %d of %d: %s\n", i + 1, forks,
+			       pid < 0 ? strerror(errno) : "bad child");
+			return T_FAIL;
+		}
+	}
+	if (strcmp(block, "none")) {
+		block_signo = !strcmp(block, "all") ? 0 :
+			      !strcmp(block, "default") ? SIGRTMAX - 6 :
+							  atoi(block);
+		pthread_t blocker;
+		CHECK(pthread_create(&blocker, NULL, blocking_sibling,
+				     NULL) == 0);
+		while (!atomic_load(&ready))
+			usleep(100);
+		usleep(5000);
+		int64_t t0 = now_us();
+		errno = 0;
+		pid_t pid = cfork();
+		int e = errno;
+		int64_t t1 = now_us();
+		if (pid == 0)
+			_exit(0);
+		printf("elapsed_us=%lld\n", (long long)(t1 - t0));
+		if (!strcmp(expect, "eagain") && !(pid == -1 && e == EAGAIN)) {
+			printf("child: cfork gave %d (%s), want -1/EAGAIN\n",
+			       (int)pid, strerror(e));
+			if (pid > 0)
+				reap(pid);
+			return T_FAIL;
+		}
+		if (!strcmp(expect, "child") && (pid <= 0 || reap(pid) < 0)) {
+			printf("child: cfork gave %d (%s), want a child that "
+			       "exits 0\n", (int)pid, strerror(e));
+			return T_FAIL;
+		}
+		forks++;
+		atomic_store(&stop, true);
+		pthread_join(blocker, NULL);
+	}
+	atomic_store(&stop, true);
+	pthread_join(idle, NULL);
+	/* A failed cfork, like a failed fork, runs prepare and parent
+	 * handlers once each. */
+	if (atomic_load(&prepares) != forks || atomic_load(&parents) != forks) {
+		printf("child: %d forks ran %d prepare and %d parent "
+		       "handlers\n", forks, atomic_load(&prepares),
+		       atomic_load(&parents));
+		return T_FAIL;
+	}
+	return T_PASS;
+}
+
+/* ---- the driver ---- */
+
+struct scenario {
+	const char *vars[4];       /* NAME=VALUE, up to 4 */
+	const char *block;         /* none, all, default, or a number */
+	const char *activity;      /* spin, sleep */
+	const char *expect;        /* child, eagain */
+	const char *complains;     /* the variable the message names, or NULL */
+	int min_ms, max_ms;        /* bounds on the blocked cfork's time */
+	/* The timeout is so short that even an idle sibling may outlast it
+	 * now and then: skip the first cforks, which must succeed. */
+	bool tight;
+};
+
+struct output {
+	int status;
+	char out[4096], err[8192];
+	size_t nout, nerr;
+};
+
+static const char *self;
+
+static void drain(int *fd, char *buf, size_t cap, size_t *len)
+{
+	char tmp[1024];
+	ssize_t n = read(*fd, tmp, sizeof tmp);
+	if (n <= 0) {
+		close(*fd);
+		*fd = -1;
+		return;
+	}
+	size_t k = (size_t)n;
+	if (k > cap - 1 - *len)
+		k = cap - 1 - *len;
+	memcpy(buf + *len, tmp, k);
+	*len += k;
+	buf[*len] = '\0';
+}
+
+static void run_case(const struct scenario *c, struct output *o)
+{
+	extern char **environ;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 5, sizeof *env);
+	CHECK(env != NULL);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "CFORK_", 6) ||
+		    !strncmp(environ[i], "CFORK_TEST_", 11))
+			env[m++] = environ[i];
+	for (int i = 0; i < 4 && c->vars[i]; i++)
+		env[m++] = (char *)c->vars[i];
+
+	int po[2], pe[2];
+	CHECK(pipe(po) == 0 && pipe(pe) == 0);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+	posix_spawn_file_actions_addclose(&fa, po[0]);
+	posix_spawn_file_actions_addclose(&fa, pe[0]);
+	char *argv[] = { (char *)self, "--child", c->tight ? "0" : "3",
+			 (char *)c->block,
+			 (char *)c->activity, (char *)c->expect, NULL };
+	pid_t pid;
+	int e = posix_spawn(&pid, self, &fa, NULL, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	close(po[1]);
+	close(pe[1]);
+	if (e)
+		DIE("posix_spawn %s: %s", self, strerror(e));
+
+	memset(o, 0, sizeof *o);
+	int fo = po[0], fe = pe[0];
+	while (fo >= 0 || fe >= 0) {
+		struct pollfd p[2] = { { fo, POLLIN, 0 }, { fe, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			DIE("poll: %s", strerror(errno));
+		if (fo >= 0 && p[0].revents)
+			drain(&fo, o->out, sizeof o->out, &o->nout);
+		if (fe >= 0 && p[1].revents)
+			drain(&fe, o->err, sizeof o->err, &o->nerr);
+	}
+	CHECK(waitpid(pid, &o->status, 0) == pid);
+}
+
+static int count(const char *s, const char *what)
+{
+	int n = 0;
+	for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+static void describe(const struct scenario *c, FILE *f)
+{
+	for (int i = 0; i < 4 && c->vars[i]; i++)
+		fprintf(f, "%.80s ", c->vars[i]);
+	fprintf(f, "(sibling blocking %s, %s; expect %s)", c->block,
+		c->activity, c->expect);
+}
+
+static bool check_case(const struct scenario *c)
+{
+	struct output o;
+	run_case(c, &o);
+	bool ok = WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0;
+	const char *why = ok ? NULL : "the copy failed";
+	/* One message, at load, naming the variable; none for good values. */
+	int msgs = count(o.err, "libcfork:");
+	if (ok && c->complains &&
+	    (msgs != 1 || !strstr(o.err, c->complains))) {
+		ok = false;
+		why = "want one libcfork: message naming the variable";
+	}
+	if (ok && !c->complains && msgs != 0) {
+		ok = false;
+		why = "want no message for a good value";
+	}
+	const char *el = strstr(o.out, "elapsed_us=");
+	long long us = el ? atoll(el + 11) : -1;
+	if (ok && strcmp(c->block, "none")) {
+		if (us < 0) {
+			ok = false;
+			why = "no time reported";
+		} else if (us < (long long)c->min_ms * 1000 ||
+			   us > (long long)c->max_ms * 1000) {
+			ok = false;
+			why = "the blocked cfork took too long or too little";
+		}
+	}
+	if (!ok) {
+		fprintf(stderr, "FAIL: ");
+		describe(c, stderr);
+		fprintf(stderr, ": %s\n  status 0x%x, blocked cfork %lld us "
+			"(bounds %d..%d ms)\n  stdout: %s\n  stderr: %s\n", why,
+			o.status, us, c->min_ms, c->max_ms, o.out, o.err);
+	}
+	return ok;
+}
+
+#define Q "CFORK_MODE=quiesce"
+#define FAIL "CFORK_ON_TIMEOUT=fail"
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && !strcmp(argv[1], "--child"))
+		return child_main(argv);
+	t_alarm(120);
+	static char path[4096];
+	ssize_t len = readlink("/proc/self/exe", path, sizeof path - 1);
+	CHECK(len > 0);
+	path[len] = '\0';
+	self = path;
+
+	static char long_mode[8192] = "CFORK_MODE=";
+	memset(long_mode + 11, 'x', sizeof long_mode - 12);
+	static char other_signal[32], default_signal[32];
+	/* Another real-time signal than the default, glibc's own excepted. */
+	snprintf(other_signal, sizeof other_signal, "CFORK_SIGNAL=%d",
+		 SIGRTMIN + 2);
+	snprintf(default_signal, sizeof default_signal, "%d", SIGRTMAX - 6);
+
+	const struct scenario cases[] = {
+		/* Bad values: one message, the default, cfork works. */
+		{ { "CFORK_MODE=bogus" }, "none", "sleep", "child",
+		  "CFORK_MODE", 0, 0, false },
+		{ { long_mode }, "none", "sleep", "child",
+		  "CFORK_MODE", 0, 0, false },
+		/* The default timeout (1 s) is what bounds the blocked
+		 * cfork, not the bad value (0, a wrapped -5 or a huge one
+		 * would end it at once or never). */
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=abc" }, "all", "spin", "eagain",
+		  "CFORK_TIMEOUT_MS", 900, 5000, false },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=0" }, "all", "spin", "eagain",
+		  "CFORK_TIMEOUT_MS", 900, 5000, false },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=-5" }, "all", "sleep", "eagain",
+		  "CFORK_TIMEOUT_MS", 900, 5000, false },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=99999999999" }, "all", "spin",
+		  "eagain", "CFORK_TIMEOUT_MS", 900, 5000, false },
+		/* The default policy forks anyway. */
+		{ { Q, "CFORK_TIMEOUT_MS=1", "CFORK_ON_TIMEOUT=maybe" },
+		  "all", "spin", "child",
+		  "CFORK_ON_TIMEOUT", 0, 2000, false },
+		/* The default signal is what a sibling must block to be
+		 * out of reach. */
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=200", "CFORK_SIGNAL=1" },
+		  default_signal, "spin", "eagain",
+		  "CFORK_SIGNAL", 150, 2000, false },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=200", "CFORK_SIGNAL=999" },
+		  default_signal, "sleep", "eagain",
+		  "CFORK_SIGNAL", 150, 2000, false },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=200", "CFORK_SIGNAL=x" },
+		  default_signal, "spin", "eagain",
+		  "CFORK_SIGNAL", 150, 2000, false },
+
+		/* Good values, obeyed without a word. */
+		{ { "CFORK_MODE=auto" }, "none", "sleep", "child",
+		  NULL, 0, 0, false },
+		{ { Q }, "none", "sleep", "child", NULL, 0, 0, false },
+		/* direct never signals, so a sibling out of reach does not
+		 * matter even with the strictest settings. */
+		{ { "CFORK_MODE=direct", FAIL, "CFORK_TIMEOUT_MS=1" },
+		  "all", "spin", "child", NULL, 0, 2000, true },
+		/* The timeout, both policies, a spinning and a sleeping
+		 * sibling: bounded, far below the 1 s default. */
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=1" }, "all", "spin", "eagain",
+		  NULL, 0, 500, true },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=1" }, "all", "sleep", "eagain",
+		  NULL, 0, 500, true },
+		{ { Q, "CFORK_ON_TIMEOUT=fork", "CFORK_TIMEOUT_MS=1" },
+		  "all", "spin", "child", NULL, 0, 500, false },
+		{ { Q, "CFORK_ON_TIMEOUT=fork", "CFORK_TIMEOUT_MS=1" },
+		  "all", "sleep", "child", NULL, 0, 500, false },
+		/* CFORK_SIGNAL moves the signal: blocking that one stops the
+		 * quiesce, blocking the default one no longer does. */
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=200", other_signal },
+		  other_signal + 13, "spin", "eagain", NULL, 150, 2000, false },
+		{ { Q, FAIL, "CFORK_TIMEOUT_MS=200", other_signal },
+		  default_signal, "spin", "child", NULL, 0, 2000, false },
+	};
+
+	int failed = 0;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		failed += !check_case(&cases[i]);
+	CHECK(failed == 0);
+	return T_PASS;
+}
