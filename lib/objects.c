@@ -174,35 +174,50 @@ static int fn_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
-static void read_libc_symbols(struct dl_phdr_info *info)
+/* An object's dynamic symbol table, as its dynamic section gives it. */
+struct dynsyms {
+	const ElfW(Sym) *sym;
+	const char *str;
+	const ElfW(Half) *versym;    /* NULL when unversioned */
+	size_t count;
+};
+
+static bool read_dynsyms(const struct dl_phdr_info *info, struct dynsyms *d)
 {
 	const ElfW(Dyn) *dyn = NULL;
+	const uint32_t *gnu_hash = NULL;
+	memset(d, 0, sizeof *d);
 	for (int i = 0; i < info->dlpi_phnum; i++)
 		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
 			dyn = (const void *)(info->dlpi_addr +
 					     info->dlpi_phdr[i].p_vaddr);
-	if (!dyn)
-		return;
-	const ElfW(Sym) *symtab = NULL;
-	const char *strtab = NULL;
-	const uint32_t *gnu_hash = NULL;
-	for (; dyn->d_tag != DT_NULL; dyn++) {
+	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
 		uintptr_t v = dyn_ptr(info->dlpi_addr, dyn->d_un.d_ptr);
 		if (dyn->d_tag == DT_SYMTAB)
-			symtab = (const void *)v;
+			d->sym = (const void *)v;
 		else if (dyn->d_tag == DT_STRTAB)
-			strtab = (const void *)v;
+			d->str = (const void *)v;
 		else if (dyn->d_tag == DT_GNU_HASH)
 			gnu_hash = (const void *)v;
+		else if (dyn->d_tag == DT_VERSYM)
+			d->versym = (const void *)v;
 	}
-	if (!symtab || !strtab || !gnu_hash)
+	if (!d->sym || !d->str || !gnu_hash)
+		return false;
+	d->count = gnu_hash_count(gnu_hash);
+	return true;
+}
+
+static void read_libc_symbols(struct dl_phdr_info *info)
+{
+	struct dynsyms d;
+	if (!read_dynsyms(info, &d))
 		return;
-	size_t n = gnu_hash_count(gnu_hash);
-	for (size_t i = 1; i < n && nfns < CF_MAX_FNS; i++) {
-		const ElfW(Sym) *s = &symtab[i];
+	for (size_t i = 1; i < d.count && nfns < CF_MAX_FNS; i++) {
+		const ElfW(Sym) *s = &d.sym[i];
 		if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || !s->st_value)
 			continue;
-		unsigned c = class_of_name(strtab + s->st_name);
+		unsigned c = class_of_name(d.str + s->st_name);
 		if (!c)
 			continue;
 		uintptr_t lo = info->dlpi_addr + s->st_value;
@@ -237,36 +252,16 @@ struct sym_query {
 static int find_sym(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct sym_query *q = arg;
+	struct dynsyms d;
 	if (!has_base(info->dlpi_name ? info->dlpi_name : "", "libc.so"))
 		return 0;
-	const ElfW(Dyn) *dyn = NULL;
-	for (int i = 0; i < info->dlpi_phnum; i++)
-		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
-			dyn = (const void *)(info->dlpi_addr +
-					     info->dlpi_phdr[i].p_vaddr);
-	const ElfW(Sym) *symtab = NULL;
-	const char *strtab = NULL;
-	const uint32_t *gnu_hash = NULL;
-	const ElfW(Half) *versym = NULL;
-	for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
-		uintptr_t v = dyn_ptr(info->dlpi_addr, dyn->d_un.d_ptr);
-		if (dyn->d_tag == DT_SYMTAB)
-			symtab = (const void *)v;
-		else if (dyn->d_tag == DT_STRTAB)
-			strtab = (const void *)v;
-		else if (dyn->d_tag == DT_GNU_HASH)
-			gnu_hash = (const void *)v;
-		else if (dyn->d_tag == DT_VERSYM)
-			versym = (const void *)v;
-	}
-	if (!symtab || !strtab || !gnu_hash)
+	if (!read_dynsyms(info, &d))
 		return 1;
-	size_t n = gnu_hash_count(gnu_hash);
-	for (size_t i = 1; i < n; i++)
-		if (symtab[i].st_value && !strcmp(strtab + symtab[i].st_name,
-						  q->name) &&
-		    !(versym && (versym[i] & 0x8000)))
-			q->addr = (void *)(info->dlpi_addr + symtab[i].st_value);
+	for (size_t i = 1; i < d.count; i++)
+		if (d.sym[i].st_value &&
+		    !strcmp(d.str + d.sym[i].st_name, q->name) &&
+		    !(d.versym && (d.versym[i] & 0x8000)))
+			q->addr = (void *)(info->dlpi_addr + d.sym[i].st_value);
 	(void)size;
 	return 1;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Siblings never see EINTR or an early return because of a cfork: 14
+ * Siblings never see EINTR or an early return because of a cfork: 15
  * threads each loop on one sleeping call with a 50 ms timeout (or a wait
  * that only ends at its timeout) while the main thread cforks; every call
  * must return its normal result no sooner than its timeout.
