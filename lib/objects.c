@@ -326,7 +326,12 @@ static int collect_one(struct dl_phdr_info *info, size_t size, void *arg)
 	if (o.text_lo == UINTPTR_MAX)
 		return 0;
 	const char *name = info->dlpi_name ? info->dlpi_name : "";
-	if (has_base(name, "libc.so"))
+	/* The sanitizers' runtimes hold locks of their own around what
+	 * they intercept, and have no fork handlers: they count as libc,
+	 * with their interceptors classified by the same lists. */
+	if (has_base(name, "libc.so") || has_base(name, "libasan.so") ||
+	    has_base(name, "libtsan.so") || has_base(name, "libubsan.so") ||
+	    has_base(name, "liblsan.so") || has_base(name, "libhwasan.so"))
 		o.kind = CF_OBJ_LIBC;
 	else if (has_base(name, "ld-linux") || has_base(name, "ld64.so") ||
 		 ends_with(name, "/ld.so"))

@@ -150,7 +150,7 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 }
 
 struct tally {
-	unsigned parked, hijacked, pending, runnable;
+	unsigned parked, hijacked, retry, pending;
 };
 
 /* One pass over the table: signal who needs it, count the rest. */
@@ -174,6 +174,7 @@ static struct tally pass(struct round *r, uint64_t now)
 			tl.hijacked++;
 			continue;
 		}
+		tl.retry += v == CF_V_RETRY;
 		uint64_t taken = atomic_load_explicit(&t->taken,
 						      memory_order_acquire);
 		if (taken >= t->sent) {
@@ -245,7 +246,11 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 		}
 		if (now >= deadline)
 			return TIMEOUT;
-		if (tl.parked && now - last_progress > BACKOFF_NS) {
+		/* Only a thread that took the signal and could not stop may
+		 * be waiting for a parked one; one that blocks the signal, or
+		 * sleeps uninterruptibly, gains nothing from a back-off. */
+		if (tl.parked && tl.hijacked + tl.retry > 0 &&
+		    now - last_progress > BACKOFF_NS) {
 			if (!pending_runnable(r->gen))
 				return BACKOFF;
 			last_progress = now;

@@ -17,7 +17,9 @@
  *    run and the thread is asleep: in a system call of a BLOCKING wrapper
  *    (fgets on a terminal, getaddrinfo, system's waitpid), or in a sleep,
  *    timed wait or multiplexer our signal interrupted (sem_timedwait and
- *    pselect reach theirs through functions without an exported name).
+ *    pselect reach theirs through functions without an exported name),
+ *    or blocked waiting for a thread to exit (pthread_join, which takes a
+ *    lock only once it wakes).
  *  - A run below user code (libc called back into the program) is safe
  *    when it is at most two frames and its outermost function calls back
  *    without holding a lock (CALLBACK: main's and a thread's start, qsort's
@@ -96,6 +98,24 @@ static bool at_restartable_syscall(const ucontext_t *uc)
 	       ax >= 0 && ax != SYS_futex;
 }
 
+/* pthread_join waits with a futex on the joined thread's tid word (the
+ * kernel clears it when that thread exits), expecting the tid: libc's
+ * locks hold 0, 1 or 2, never a thread's ID.  The joiner holds no lock
+ * while it waits there (pthread_join reaches the wait through a function
+ * with no exported name, so the allow-lists cannot see it). */
+static bool join_wait(const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t ip = (uintptr_t)g[REG_RIP];
+	const unsigned char *p = (const unsigned char *)ip;
+	int op = (int)g[REG_RSI] & 0x7f;
+	pid_t tid = (pid_t)g[REG_RDX];
+	return g[REG_RAX] == SYS_futex && cf_mem_readable(ip, 2) &&
+	       p[0] == 0x0f && p[1] == 0x05 &&
+	       (op == 0 /* FUTEX_WAIT */ || op == 9 /* FUTEX_WAIT_BITSET */) &&
+	       tid > 2 && cf_tasks_find(tid) != NULL;
+}
+
 /* A call that will fail with EINTR unless restart.c continues it left rip
  * after the syscall instruction and -EINTR in rax.  Those are sleeps,
  * timed waits and multiplexers (nanosleep, futex waits with a timeout,
@@ -152,7 +172,8 @@ static bool run_safe(const struct judge *j, bool bottom)
 		       ((outer_class & CF_FN_ANYTIME) ||
 			(!j->deny && in_interrupted_sleep(j->uc)) ||
 			(!j->deny && (j->inner_class & CF_FN_BLOCKING) &&
-			 at_restartable_syscall(j->uc)));
+			 at_restartable_syscall(j->uc)) ||
+			join_wait(j->uc));
 	if (bottom)
 		return j->len <= 2;
 	return j->len <= 2 && (outer_class & CF_FN_CALLBACK);

@@ -22,43 +22,52 @@
 
 #include "internal.h"
 
-static struct cf_thread *table;
-static size_t capacity;               /* a power of two */
+/* A handler that took a late signal may still be reading a table the
+ * driver has replaced, so a table is published as one pointer (with its
+ * size inside) and an outgrown one is never unmapped: growth doubles, so
+ * what is kept is at most the size of the current one. */
+struct table {
+	size_t capacity;                  /* a power of two */
+	struct cf_thread slot[];
+};
+static _Atomic(struct table *) current;
 static struct cf_thread **order;      /* the used entries, dense */
 static size_t used;
 
-static size_t slot_of(pid_t tid)
+static size_t slot_of(const struct table *t, pid_t tid)
 {
-	return ((uint32_t)tid * 2654435761u) & (capacity - 1);
+	return ((uint32_t)tid * 2654435761u) & (t->capacity - 1);
 }
 
 int cf_tasks_reset(size_t want)
 {
+	struct table *t = atomic_load(&current);
 	size_t cap = 1024;
 	used = 0;
 	while (cap < want * 2)
 		cap *= 2;
-	if (cap > capacity) {
-		struct cf_thread *t = cf_map(cap * sizeof *t);
-		struct cf_thread **o = cf_map(cap / 2 * sizeof *o);
-		if (!t || !o) {
-			cf_unmap(t, cap * sizeof *t);
-			return -ENOMEM;
-		}
-		cf_unmap(table, capacity * sizeof *table);
-		cf_unmap(order, capacity / 2 * sizeof *order);
-		table = t;
-		order = o;
-		capacity = cap;
+	if (t && cap <= t->capacity) {
+		memset(t->slot, 0, t->capacity * sizeof t->slot[0]);
 		return 0;
 	}
-	memset(table, 0, capacity * sizeof *table);
+	struct table *n = cf_map(sizeof *n + cap * sizeof n->slot[0]);
+	struct cf_thread **o = cf_map(cap / 2 * sizeof *o);
+	if (!n || !o) {
+		cf_unmap(n, sizeof *n + cap * sizeof n->slot[0]);
+		return -ENOMEM;
+	}
+	n->capacity = cap;
+	if (t)
+		cf_unmap(order, t->capacity / 2 * sizeof *order);
+	order = o;
+	atomic_store_explicit(&current, n, memory_order_release);
 	return 0;
 }
 
 size_t cf_tasks_capacity(void)
 {
-	return capacity;
+	struct table *t = atomic_load(&current);
+	return t ? t->capacity : 0;
 }
 
 size_t cf_tasks_count(void)
@@ -73,15 +82,16 @@ struct cf_thread *cf_tasks_nth(size_t i)
 
 struct cf_thread *cf_tasks_find(pid_t tid)
 {
-	if (!table || tid <= 0)
+	struct table *t = atomic_load_explicit(&current, memory_order_acquire);
+	if (!t || tid <= 0)
 		return NULL;
-	for (size_t i = slot_of(tid), n = 0; n < capacity;
-	     i = (i + 1) & (capacity - 1), n++) {
-		int32_t t = atomic_load_explicit(&table[i].tid,
+	for (size_t i = slot_of(t, tid), n = 0; n < t->capacity;
+	     i = (i + 1) & (t->capacity - 1), n++) {
+		int32_t x = atomic_load_explicit(&t->slot[i].tid,
 						 memory_order_acquire);
-		if (t == tid)
-			return &table[i];
-		if (t == 0)
+		if (x == tid)
+			return &t->slot[i];
+		if (x == 0)
 			return NULL;
 	}
 	return NULL;
@@ -91,16 +101,17 @@ struct cf_thread *cf_tasks_find(pid_t tid)
  * off, grows it and starts again. */
 struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh)
 {
+	struct table *tab = atomic_load(&current);
 	struct cf_thread *t = cf_tasks_find(tid);
 	*fresh = false;
 	if (t)
 		return t;
-	if ((used + 1) * 2 > capacity)
+	if ((used + 1) * 2 > tab->capacity)
 		return NULL;
-	size_t i = slot_of(tid);
-	while (atomic_load_explicit(&table[i].tid, memory_order_relaxed))
-		i = (i + 1) & (capacity - 1);
-	t = &table[i];
+	size_t i = slot_of(tab, tid);
+	while (atomic_load_explicit(&tab->slot[i].tid, memory_order_relaxed))
+		i = (i + 1) & (tab->capacity - 1);
+	t = &tab->slot[i];
 	atomic_store_explicit(&t->tid, tid, memory_order_release);
 	order[used++] = t;
 	*fresh = true;

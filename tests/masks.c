@@ -133,6 +133,10 @@ int main(int argc, char **argv)
 	printf("raw rt_sigprocmask blocker: cfork returned after %.1f ms, "
 	       "coherent %d, not stopped %u\n", (double)rep.quiesce_ns / 1e6,
 	       rep.coherent, rep.not_stopped);
+	for (size_t i = 0; i < ns && i < 8; i++)
+		printf("straggler %d (raw blocker %d): state %c, syscall %ld, "
+		       "%s, %u frames\n", (int)s[i].tid, (int)raw_tid,
+		       s[i].state, s[i].syscall, s[i].why, s[i].depth);
 	CHECK(!rep.coherent && rep.not_stopped == 1 && ns == 1);
 	CHECK(s[0].tid == atomic_load(&raw_tid));
 	CHECK(strstr(s[0].why, "blocks") != NULL);

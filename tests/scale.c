@@ -4,7 +4,8 @@
  * completes every time with all of them parked, and with threads that
  * set SIGEV_THREAD timers running (glibc's timer helper blocks every
  * signal for good: it must be skipped, not waited for), and with threads
- * whose names would fool a naive /proc/.../stat parser.
+ * whose names would fool a naive /proc/.../stat parser, and with a thread
+ * blocked in pthread_join.
  * Usage: scale [THREADS [CFORKS]].
  */
 #include "config.h"
@@ -27,6 +28,12 @@ static void *idle(void *arg)
 	while (!quit)
 		pthread_cond_wait(&cv, &mu);
 	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+static void *joiner(void *arg)
+{
+	CHECK(pthread_join(*(pthread_t *)arg, NULL) == 0);
 	return NULL;
 }
 
@@ -61,6 +68,9 @@ int main(int argc, char **argv)
 		if (i < 3)
 			CHECK(pthread_setname_np(t[i], names[i]) == 0);
 	}
+	pthread_t joinee, join_thread;
+	CHECK(pthread_create(&joinee, &attr, idle, NULL) == 0);
+	CHECK(pthread_create(&join_thread, &attr, joiner, &joinee) == 0);
 	usleep(100000);
 
 	double sum = 0, max = 0;
@@ -80,7 +90,7 @@ int main(int argc, char **argv)
 		if (ms > max)
 			max = ms;
 	}
-	printf("%d idle threads and a SIGEV_THREAD timer: %d cforks, all "
+	printf("%d idle threads, a joiner and a SIGEV_THREAD timer: %d cforks, all "
 	       "coherent; quiesce mean %.1f ms, max %.1f ms\n", nthreads, n,
 	       sum / n, max);
 	timer_delete(timer);
@@ -90,6 +100,7 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&mu);
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(t[i], NULL);
+	pthread_join(join_thread, NULL);
 	free(t);
 	return T_PASS;
 }
