@@ -205,7 +205,10 @@ int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg);
 bool cf_mem_readable(uintptr_t addr, size_t len);
 
 /* ---- objects.c ---- */
-enum cf_objkind { CF_OBJ_OTHER, CF_OBJ_LIBC, CF_OBJ_LD, CF_OBJ_VDSO, CF_OBJ_SELF };
+enum cf_objkind {
+	CF_OBJ_OTHER, CF_OBJ_LIBC, CF_OBJ_LD, CF_OBJ_VDSO, CF_OBJ_SELF,
+	CF_OBJ_SANITIZER,             /* libasan and friends: judged as libc */
+};
 struct cf_object {
 	uintptr_t text_lo, text_hi;   /* executable segment(s) */
 	uintptr_t lo, hi;             /* all loaded segments */

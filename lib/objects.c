@@ -19,7 +19,7 @@
 #include "internal.h"
 
 #define CF_MAX_OBJECTS 1024
-#define CF_MAX_FNS 512
+#define CF_MAX_FNS 4096
 
 static struct cf_object objects[CF_MAX_OBJECTS];
 static size_t nobjects;
@@ -329,10 +329,12 @@ static int collect_one(struct dl_phdr_info *info, size_t size, void *arg)
 	/* The sanitizers' runtimes hold locks of their own around what
 	 * they intercept, and have no fork handlers: they count as libc,
 	 * with their interceptors classified by the same lists. */
-	if (has_base(name, "libc.so") || has_base(name, "libasan.so") ||
-	    has_base(name, "libtsan.so") || has_base(name, "libubsan.so") ||
-	    has_base(name, "liblsan.so") || has_base(name, "libhwasan.so"))
+	if (has_base(name, "libc.so"))
 		o.kind = CF_OBJ_LIBC;
+	else if (has_base(name, "libasan.so") || has_base(name, "libtsan.so") ||
+		 has_base(name, "libubsan.so") || has_base(name, "liblsan.so") ||
+		 has_base(name, "libhwasan.so"))
+		o.kind = CF_OBJ_SANITIZER;
 	else if (has_base(name, "ld-linux") || has_base(name, "ld64.so") ||
 		 ends_with(name, "/ld.so"))
 		o.kind = CF_OBJ_LD;
@@ -343,7 +345,8 @@ static int collect_one(struct dl_phdr_info *info, size_t size, void *arg)
 		o.kind = CF_OBJ_SELF;
 	if (o.eh_hdr)
 		read_eh_hdr(&o);
-	if (o.kind == CF_OBJ_LIBC && c->want_symbols)
+	if ((o.kind == CF_OBJ_LIBC || o.kind == CF_OBJ_SANITIZER) &&
+	    c->want_symbols)
 		read_libc_symbols(info);
 	c->out[c->n++] = o;
 	(void)size;

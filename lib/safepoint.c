@@ -21,10 +21,13 @@
  *    or blocked waiting for a thread to exit (pthread_join, which takes a
  *    lock only once it wakes).
  *  - A run below user code (libc called back into the program) is safe
- *    when it is at most two frames and its outermost function calls back
- *    without holding a lock (CALLBACK: main's and a thread's start, qsort's
- *    comparison, fork handlers); the length limit rejects deeper chains such
- *    as exit -> _dl_fini -> a destructor, which hold the loader lock.
+ *    when all its functions are ANYTIME ones (an interceptor calling
+ *    through), when it is a sanitizer's interceptor calling through (at
+ *    most two frames of the runtime alone), or when it is at most two
+ *    frames and its outermost function calls back without holding a lock
+ *    (CALLBACK: main's and a thread's start, qsort's comparison, fork
+ *    handlers); the length limit rejects deeper chains such as exit ->
+ *    _dl_fini -> a destructor, which hold the loader lock.
  *  - The outermost run of a thread (clone -> start_thread) is safe below
  *    user code, never on its own: a thread there is starting or exiting.
  *  - Everything else is unsafe.  If no run is unsafe the thread parks.
@@ -58,7 +61,7 @@ int cf_safepoint_init(void)
 	return 0;
 }
 
-enum frame_kind { FK_USER, FK_LIBC, FK_VDSO };
+enum frame_kind { FK_USER, FK_LIBC, FK_VDSO, FK_SANITIZER };
 
 static uintptr_t lookup_ip(const struct cf_frame *f)
 {
@@ -74,6 +77,8 @@ static enum frame_kind kind_of(const struct cf_frame *f)
 		return FK_USER;
 	if (o->kind == CF_OBJ_LIBC || o->kind == CF_OBJ_LD)
 		return FK_LIBC;
+	if (o->kind == CF_OBJ_SANITIZER)
+		return FK_SANITIZER;
 	return o->kind == CF_OBJ_VDSO ? FK_VDSO : FK_USER;
 }
 
@@ -152,7 +157,7 @@ struct judge {
 	const ucontext_t *uc;
 	int frames;
 	/* the run of libc frames being read */
-	bool in_run, top, deny;
+	bool in_run, top, deny, all_anytime, all_sanitizer;
 	int len;
 	unsigned inner_class;
 	struct cf_frame outer;
@@ -176,7 +181,11 @@ static bool run_safe(const struct judge *j, bool bottom)
 			join_wait(j->uc));
 	if (bottom)
 		return j->len <= 2;
-	return j->len <= 2 && (outer_class & CF_FN_CALLBACK);
+	/* A run of ANYTIME functions below the program's code is a wrapper
+	 * that called through another (a sanitizer's interceptor of ppoll
+	 * calling libcfork's, which calls libc's). */
+	return (j->len <= 2 && (outer_class & CF_FN_CALLBACK)) ||
+	       j->all_anytime || (j->all_sanitizer && j->len <= 2);
 }
 
 /* The caller's stack pointer is the run's outermost frame's CFA; on
@@ -222,11 +231,15 @@ static bool on_frame(const struct cf_frame *f, void *arg)
 			j->in_run = true;
 			j->top = j->frames == 0;
 			j->deny = false;
+			j->all_anytime = true;
+			j->all_sanitizer = true;
 			j->len = 0;
 			j->inner_class = c;
 		}
 		j->len++;
 		j->deny |= (c & CF_FN_DENY) != 0;
+		j->all_anytime &= (c & CF_FN_ANYTIME) != 0;
+		j->all_sanitizer &= kind_of(f) == FK_SANITIZER;
 		j->outer = *f;
 	} else if (j->in_run) {
 		end_run(j, f, false);
