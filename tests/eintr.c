@@ -158,11 +158,7 @@ int main(int argc, char **argv)
 		CHECK(pthread_create(&t[i], NULL, worker, (void *)i) == 0);
 	usleep(20000);
 	for (int i = 0; i < n; i++) {
-		pid_t pid = cfork();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			_exit(0);
-		CHECK(waitpid(pid, NULL, 0) == pid);
+		t_cfork_once(NULL);
 		usleep(5000);
 		/* end the current sigsuspend now and then */
 		if (i % 10 == 9)

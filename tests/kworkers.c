@@ -65,13 +65,8 @@ int main(int argc, char **argv)
 
 	unsigned skipped_min = ~0u;
 	for (int i = 0; i < n; i++) {
-		pid_t pid = cfork();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			_exit(0);
-		CHECK(waitpid(pid, NULL, 0) == pid);
 		struct cfork_report r;
-		CHECK(cfork_last_report(&r, sizeof r) == 0);
+		t_cfork_once(&r);
 		CHECK(r.method == CFORK_METHOD_QUIESCE);
 		CHECK(r.coherent == 1);
 		CHECK(r.not_stopped == 0);

@@ -121,13 +121,8 @@ int main(int argc, char **argv)
 	CHECK(pthread_create(&r, NULL, raw_blocker, NULL) == 0);
 	while (!atomic_load(&raw_tid))
 		usleep(1000);
-	pid_t pid = cfork();
-	CHECK(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	CHECK(waitpid(pid, NULL, 0) == pid);
 	struct cfork_report rep;
-	CHECK(cfork_last_report(&rep, sizeof rep) == 0);
+	t_cfork_once(&rep);
 	struct cfork_straggler s[8];
 	size_t ns = cfork_last_stragglers(s, 8, sizeof s[0]);
 	printf("raw rt_sigprocmask blocker: cfork returned after %.1f ms, "

@@ -53,4 +53,20 @@ static inline int t_iters(int n)
 	return q && *q && *q != '0' ? (n / 10 > 0 ? n / 10 : 1) : n;
 }
 
+#ifdef CFORK_H
+#include <sys/wait.h>
+/* One cfork whose child exits at once; the parent waits for the child
+ * and, when r is not NULL, reads the report of that cfork. */
+static inline void t_cfork_once(struct cfork_report *r)
+{
+	pid_t pid = cfork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	if (r)
+		CHECK(cfork_last_report(r, sizeof *r) == 0);
+}
+#endif
+
 #endif
