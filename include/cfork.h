@@ -40,7 +40,8 @@ struct cfork_report {
 	int error;                 /* its errno when pid is -1, else 0 */
 	unsigned parked;           /* siblings stopped at a safe point */
 	unsigned redirected;       /* of those, stopped by a redirected return */
-	unsigned skipped;          /* kernel workers: never signalled */
+	unsigned skipped;          /* never waited for: kernel workers (never
+				    * signalled) and timer helpers (below) */
 	unsigned gone;             /* exited during the quiesce */
 	unsigned not_stopped;      /* still running at the bound */
 	unsigned rounds;           /* attempts, including back-offs */
@@ -48,6 +49,9 @@ struct cfork_report {
 	unsigned signals;          /* signals sent */
 	uint64_t quiesce_ns;       /* time to stop the siblings */
 	uint64_t fork_ns;          /* time in fork() itself */
+	unsigned timer_helpers;    /* of the skipped, glibc's SIGEV_THREAD
+				    * timer helpers (they block every signal);
+				    * the rest are kernel workers */
 };
 
 /* A thread the last quiesce did not stop: cfork_last_report(3). */

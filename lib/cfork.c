@@ -62,6 +62,7 @@ static void report(int method, const struct cf_quiesce_stats *st, pid_t pid,
 		r.parked = st->parked;
 		r.redirected = st->hijacked;
 		r.skipped = st->skipped;
+		r.timer_helpers = st->timers;
 		r.gone = st->gone;
 		r.not_stopped = st->stragglers;
 		r.rounds = st->rounds;

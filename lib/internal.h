@@ -87,7 +87,8 @@ void cf_report_finish(const struct cfork_report *r);
 struct cf_quiesce_stats {
 	unsigned parked;       /* stopped (including those below) */
 	unsigned hijacked;     /* of which stopped by a redirected return */
-	unsigned skipped;      /* kernel workers */
+	unsigned skipped;      /* kernel workers and timer helpers */
+	unsigned timers;       /* of which timer helpers */
 	unsigned gone;         /* exited during the quiesce */
 	unsigned stragglers;   /* not stopped when the bound was reached */
 	unsigned rounds, backoffs, signals;
@@ -105,7 +106,11 @@ void cf_quiesce_child_reset(void);
  * verdict = gen * 8 + CF_V_*. */
 enum { CF_V_NONE, CF_V_PARKED, CF_V_HIJACKED, CF_V_RETRY };
 /* What the driver found out (driver-only). */
-enum { CF_FATE_LIVE, CF_FATE_GONE, CF_FATE_SKIPPED };
+enum {
+	CF_FATE_LIVE, CF_FATE_GONE,
+	CF_FATE_SKIPPED,        /* a kernel worker (io_uring, vhost) */
+	CF_FATE_TIMER,          /* glibc's SIGEV_THREAD timer helper */
+};
 struct cf_thread {
 	_Atomic int32_t tid;          /* 0: free slot; published last */
 	_Atomic uint32_t verdict;     /* written by the handler */

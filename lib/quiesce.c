@@ -128,12 +128,14 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 		/* A remembered user thread is trusted; anything else is
 		 * looked at again, as its tid may now be a new user
 		 * thread's (io_uring workers come and go). */
-		if (known == CF_FATE_LIVE) {
-			t->classified = true;
+		pid_t tid = atomic_load_explicit(&t->tid, memory_order_relaxed);
+		t->classified = true;
+		if (known == CF_FATE_LIVE)
 			t->fate = CF_FATE_LIVE;
-		} else {
+		else if (known == CF_FATE_TIMER && timer_helper(tid))
+			t->fate = CF_FATE_TIMER;
+		else
 			check_task(t);
-		}
 		if (t->fate != CF_FATE_LIVE)
 			return;
 	}
@@ -185,8 +187,8 @@ static struct tally pass(struct round *r, uint64_t now)
 			pid_t tid = atomic_load_explicit(&t->tid,
 							 memory_order_relaxed);
 			if (t->fate == CF_FATE_LIVE && timer_helper(tid)) {
-				t->fate = CF_FATE_SKIPPED;
-				cf_tasks_remember(tid, CF_FATE_SKIPPED);
+				t->fate = CF_FATE_TIMER;
+				cf_tasks_remember(tid, CF_FATE_TIMER);
 			}
 			t->sent_ns = now;
 		}
@@ -299,7 +301,7 @@ static void wait_for_handlers(void)
 static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 {
 	size_t n = cf_tasks_count();
-	st->parked = st->hijacked = st->skipped = st->gone = 0;
+	st->parked = st->hijacked = st->skipped = st->gone = st->timers = 0;
 	st->stragglers = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct cf_thread *t = cf_tasks_nth(i);
@@ -309,6 +311,10 @@ static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 			st->gone++;
 		else if (t->fate == CF_FATE_SKIPPED)
 			st->skipped++;
+		else if (t->fate == CF_FATE_TIMER) {
+			st->skipped++;
+			st->timers++;
+		}
 		else if (verdict(t, gen) == CF_V_PARKED)
 			st->parked++;
 		else {

@@ -95,10 +95,13 @@ static void log_report(const struct cfork_report *r, size_t n)
 		return;
 	}
 	cf_log("cfork: pid %d, method quiesce, %s: parked %u (%u by return "
-	       "redirect), skipped %u, gone %u, not stopped %u, rounds %u, "
-	       "back-offs %u, signals %u, quiesce %lu us, fork %lu us",
+	       "redirect), skipped %u (%u kernel workers, %u timer helpers), "
+	       "gone %u, not stopped %u, rounds %u, back-offs %u, signals %u, "
+	       "quiesce %lu us, fork %lu us",
 	       (int)r->pid, r->coherent ? "coherent" : "NOT coherent",
-	       r->parked, r->redirected, r->skipped, r->gone, r->not_stopped,
+	       r->parked, r->redirected, r->skipped,
+	       r->skipped - r->timer_helpers, r->timer_helpers, r->gone,
+	       r->not_stopped,
 	       r->rounds, r->backoffs, r->signals,
 	       (unsigned long)(r->quiesce_ns / 1000),
 	       (unsigned long)(r->fork_ns / 1000));

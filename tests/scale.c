@@ -80,6 +80,7 @@ int main(int argc, char **argv)
 		CHECK(r.coherent == 1);
 		CHECK(r.not_stopped == 0);
 		CHECK(r.parked >= (unsigned)nthreads);
+		CHECK(r.timer_helpers == 1);
 		double ms = (double)r.quiesce_ns / 1e6;
 		sum += ms;
 		if (ms > max)
