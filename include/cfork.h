@@ -52,6 +52,8 @@ struct cfork_report {
 	unsigned timer_helpers;    /* of the skipped, glibc's SIGEV_THREAD
 				    * timer helpers (they block every signal);
 				    * the rest are kernel workers */
+	const char *not_coherent;  /* when coherent is 0, why (a static
+				    * English phrase), else NULL */
 };
 
 /* A thread the last quiesce did not stop: cfork_last_report(3). */

@@ -59,6 +59,7 @@ static void report(int method, const struct cf_quiesce_stats *st, pid_t pid,
 	};
 	if (st) {
 		r.coherent = st->complete;
+		r.not_coherent = st->why_not;
 		r.parked = st->parked;
 		r.redirected = st->hijacked;
 		r.skipped = st->skipped;
@@ -73,13 +74,14 @@ static void report(int method, const struct cf_quiesce_stats *st, pid_t pid,
 	cf_report_finish(&r);
 }
 
-static pid_t direct(void)
+static pid_t direct(const char *why)
 {
 	uint64_t t0 = cf_now_ns();
 	pid_t pid = libc_fork ? libc_fork() : fork();
 	if (pid != 0) {
 		int e = errno;
-		report(CFORK_METHOD_DIRECT, NULL, pid, e, cf_now_ns() - t0);
+		struct cf_quiesce_stats st = { .why_not = why };
+		report(CFORK_METHOD_DIRECT, &st, pid, e, cf_now_ns() - t0);
 		errno = e;
 	}
 	return pid;
@@ -95,8 +97,10 @@ pid_t cfork(void)
 		errno = EDEADLK;
 		return -1;
 	}
-	if (cfg->mode == CF_MODE_DIRECT || init_error)
-		return direct();
+	if (cfg->mode == CF_MODE_DIRECT)
+		return direct("CFORK_MODE=direct");
+	if (init_error)
+		return direct("the quiesce could not be set up");
 
 	size_t n = cf_atfork_prepare();
 	struct cf_quiesce_stats st;

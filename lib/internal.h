@@ -94,6 +94,7 @@ struct cf_quiesce_stats {
 	unsigned rounds, backoffs, signals;
 	uint64_t ns;
 	bool complete;                 /* every user thread parked */
+	const char *why_not;           /* when not complete: a static phrase */
 };
 int cf_quiesce_init(void);         /* 0 or -errno; once, before threads */
 bool cf_quiesce(struct cf_quiesce_stats *st);

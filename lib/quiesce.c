@@ -216,7 +216,7 @@ static bool pending_runnable(uint32_t gen)
 	return false;
 }
 
-enum outcome { DONE, BACKOFF, TIMEOUT, FULL };
+enum outcome { DONE, BACKOFF, TIMEOUT, FULL, NOPROC };
 
 static enum outcome run_round(struct round *r, uint64_t deadline)
 {
@@ -227,7 +227,7 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 		if (scan) {
 			r->fresh = 0;
 			if (cf_tasks_scan(insert_task, r) < 0)
-				return TIMEOUT;    /* no /proc: cannot list */
+				return NOPROC;
 			if (r->full)
 				return FULL;
 			scan = false;
@@ -237,7 +237,7 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 		if (tl.pending == 0) {
 			r->fresh = 0;
 			if (cf_tasks_scan(insert_task, r) < 0)
-				return TIMEOUT;
+				return NOPROC;
 			if (r->full)
 				return FULL;
 			if (r->fresh == 0) {
@@ -345,8 +345,10 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 	wait_for_handlers();
 	cf_report_begin();
 	cf_objects_refresh();
-	if (cf_tasks_reset(last_count + 64) < 0)
+	if (cf_tasks_reset(last_count + 64) < 0) {
+		st->why_not = "no memory for the thread table";
 		return false;
+	}
 	for (;;) {
 		struct round r = {
 			.gen = atomic_load_explicit(&cf_release_gen,
@@ -356,9 +358,12 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 		st->rounds++;
 		atomic_store_explicit(&cf_active, 1, memory_order_release);
 		enum outcome o = run_round(&r, deadline);
-		if (o == DONE || o == TIMEOUT) {
+		if (o == DONE || o == TIMEOUT || o == NOPROC) {
 			tally_final(st, r.gen);
 			st->complete = o == DONE;
+			st->why_not = o == NOPROC ? "/proc/self/task cannot be read"
+				    : o == TIMEOUT ? "CFORK_TIMEOUT_MS reached"
+				    : NULL;
 			st->hijacked = atomic_load(&cf_stub_parks) - stub_parks;
 			st->ns = cf_now_ns() - t0;
 			last_count = st->parked + st->stragglers + st->skipped;
@@ -367,8 +372,10 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 		release_all(r.gen);
 		if (o == FULL) {
 			wait_for_handlers();
-			if (cf_tasks_reset(cf_tasks_capacity()) < 0)
+			if (cf_tasks_reset(cf_tasks_capacity()) < 0) {
+				st->why_not = "no memory for the thread table";
 				return false;
+			}
 			continue;
 		}
 		/* BACKOFF: whatever a parked thread held, it can now let go. */
@@ -378,6 +385,7 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 			pause_ns *= 2;
 		if (cf_now_ns() >= deadline) {
 			tally_final(st, atomic_load(&cf_release_gen));
+			st->why_not = "CFORK_TIMEOUT_MS reached";
 			st->ns = cf_now_ns() - t0;
 			return false;
 		}

@@ -91,9 +91,12 @@ void cf_report_straggler(const struct cf_thread *t, unsigned verdict)
 static void log_report(const struct cfork_report *r, size_t n)
 {
 	if (r->method == CFORK_METHOD_DIRECT) {
-		cf_log("cfork: pid %d, method direct", (int)r->pid);
+		cf_log("cfork: pid %d, method direct (%s)", (int)r->pid,
+		       r->not_coherent ? r->not_coherent : "coherent kernel");
 		return;
 	}
+	if (r->not_coherent)
+		cf_log("cfork: NOT coherent: %s", r->not_coherent);
 	cf_log("cfork: pid %d, method quiesce, %s: parked %u (%u by return "
 	       "redirect), skipped %u (%u kernel workers, %u timer helpers), "
 	       "gone %u, not stopped %u, rounds %u, back-offs %u, signals %u, "
