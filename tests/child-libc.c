@@ -106,17 +106,11 @@ static void child(void)
 	exit(0);
 }
 
-struct result {
-	int hangs, bad;
-	struct t_reports rep;
-	struct t_lat lat;
-};
-
 /* Plain fork: children are started a few milliseconds apart and waited
  * for together, so that hung ones cost one bound, not one each. */
-static struct result run_plain(int n, unsigned wait_ms)
+static struct t_run run_plain(int n, unsigned wait_ms)
 {
-	struct result r = { 0 };
+	struct t_run r = { 0 };
 	pid_t pids[64];
 	if (n > 64)
 		n = 64;
@@ -136,28 +130,6 @@ static struct result run_plain(int n, unsigned wait_ms)
 		uint64_t spent = (t_now_ns() - start) / 1000000u;
 		unsigned left = spent >= wait_ms ? 1 : wait_ms - (unsigned)spent;
 		switch (t_wait_child(pids[i], left, "plain fork", false)) {
-		case T_CHILD_HANG: r.hangs++; break;
-		case T_CHILD_BAD: r.bad++; break;
-		}
-	}
-	return r;
-}
-
-static struct result run_cfork(int n, unsigned wait_ms)
-{
-	struct result r = { 0 };
-	for (int i = 0; i < n; i++) {
-		fflush(NULL);
-		uint64_t t0 = t_now_ns();
-		pid_t pid = cfork();
-		if (pid == 0)
-			child();
-		uint64_t t1 = t_now_ns();
-		if (pid < 0)
-			DIE("cfork: %s", strerror(errno));
-		t_lat_add(&r.lat, t1 - t0);
-		t_report_add(&r.rep);
-		switch (t_wait_child(pid, wait_ms, "cfork", true)) {
 		case T_CHILD_HANG: r.hangs++; break;
 		case T_CHILD_BAD: r.bad++; break;
 		}
@@ -197,8 +169,8 @@ int main(int argc, char **argv)
 
 	/* A healthy child takes milliseconds; plain fork's hung ones would
 	 * wait forever, so their bound is short. */
-	struct result plain = run_plain(nplain, 2000);
-	struct result cf = run_cfork(ncfork, wait_ms);
+	struct t_run plain = run_plain(nplain, 2000);
+	struct t_run cf = t_cforks(ncfork, child, wait_ms);
 
 	uint64_t before[K_KINDS];
 	for (int k = 0; k < K_KINDS; k++)

@@ -205,6 +205,37 @@ static inline void t_report_print(const struct t_reports *t)
 	       t->incoherent, t->backoffs, t->parked, t->redirected);
 }
 
+/* n cforks, each child running child() (which must exit), each waited
+ * for with a bound: hangs, bad exits, latency and the library's reports. */
+struct t_run {
+	int hangs, bad;
+	struct t_lat lat;
+	struct t_reports rep;
+};
+
+static inline struct t_run t_cforks(int n, void (*child)(void),
+				    unsigned wait_ms)
+{
+	struct t_run r = { 0 };
+	for (int i = 0; i < n; i++) {
+		fflush(NULL);
+		uint64_t t0 = t_now_ns();
+		pid_t pid = cfork();
+		if (pid == 0)
+			child();
+		uint64_t t1 = t_now_ns();
+		if (pid < 0)
+			DIE("cfork: %s", strerror(errno));
+		t_lat_add(&r.lat, t1 - t0);
+		t_report_add(&r.rep);
+		switch (t_wait_child(pid, wait_ms, "cfork", true)) {
+		case T_CHILD_HANG: r.hangs++; break;
+		case T_CHILD_BAD: r.bad++; break;
+		}
+	}
+	return r;
+}
+
 /* The shared object the dlopen loops load: the test module built with the
  * tests (CFORK_TEST_MODULE, set by the test harness), else a small library
  * every Debian system has and that the test does not already use.  It must

@@ -375,25 +375,7 @@ int main(int argc, char **argv)
 				     &sib[i]) == 0);
 	t_sleep_ns(20000000);
 
-	struct t_lat lat = { 0 };
-	struct t_reports rep = { 0 };
-	int hangs = 0, bad = 0;
-	for (int i = 0; i < nforks; i++) {
-		fflush(NULL);
-		uint64_t t0 = t_now_ns();
-		pid_t pid = cfork();
-		if (pid == 0)
-			child();
-		uint64_t t1 = t_now_ns();
-		if (pid < 0)
-			DIE("cfork: %s", strerror(errno));
-		t_lat_add(&lat, t1 - t0);
-		t_report_add(&rep);
-		switch (t_wait_child(pid, wait_ms, "cfork", true)) {
-		case T_CHILD_HANG: hangs++; break;
-		case T_CHILD_BAD: bad++; break;
-		}
-	}
+	struct t_run r = t_cforks(nforks, child, wait_ms);
 	int stuck = stuck_siblings();
 	atomic_store(&stop, 1);
 	for (int i = 0; i < nsib; i++)
@@ -416,11 +398,11 @@ int main(int argc, char **argv)
 	if (dladdr((void *)malloc_fn, &di) && di.dli_fname)
 		printf("malloc from: %s\n", di.dli_fname);
 	printf("cfork: %d forks, %d hangs, %d bad children, %d stuck "
-	       "siblings\n", nforks, hangs, bad, stuck);
-	t_lat_print(&lat, "cfork");
-	t_report_print(&rep);
-	CHECK(hangs == 0);
-	CHECK(bad == 0);
+	       "siblings\n", nforks, r.hangs, r.bad, stuck);
+	t_lat_print(&r.lat, "cfork");
+	t_report_print(&r.rep);
+	CHECK(r.hangs == 0);
+	CHECK(r.bad == 0);
 	CHECK(stuck == 0);
 	return T_PASS;
 }
