@@ -48,30 +48,15 @@ __attribute__((constructor(102))) static void cf_init(void)
 		       "directly", -e);
 }
 
-static void report(int method, const struct cf_quiesce_stats *st, pid_t pid,
-		   int error, uint64_t fork_ns)
+/* The quiesce has filled its part of r; this adds the fork's. */
+static void report(struct cfork_report *r, int method, pid_t pid, int error,
+		   uint64_t fork_ns)
 {
-	struct cfork_report r = {
-		.method = method,
-		.pid = pid,
-		.error = pid < 0 ? error : 0,
-		.fork_ns = fork_ns,
-	};
-	if (st) {
-		r.coherent = st->complete;
-		r.not_coherent = st->why_not;
-		r.parked = st->parked;
-		r.redirected = st->hijacked;
-		r.skipped = st->skipped;
-		r.timer_helpers = st->timers;
-		r.gone = st->gone;
-		r.not_stopped = st->stragglers;
-		r.rounds = st->rounds;
-		r.backoffs = st->backoffs;
-		r.signals = st->signals;
-		r.quiesce_ns = st->ns;
-	}
-	cf_report_finish(&r);
+	r->method = method;
+	r->pid = pid;
+	r->error = pid < 0 ? error : 0;
+	r->fork_ns = fork_ns;
+	cf_report_finish(r);
 }
 
 static pid_t direct(const char *why)
@@ -80,8 +65,8 @@ static pid_t direct(const char *why)
 	pid_t pid = libc_fork ? libc_fork() : fork();
 	if (pid != 0) {
 		int e = errno;
-		struct cf_quiesce_stats st = { .why_not = why };
-		report(CFORK_METHOD_DIRECT, &st, pid, e, cf_now_ns() - t0);
+		struct cfork_report r = { .not_coherent = why };
+		report(&r, CFORK_METHOD_DIRECT, pid, e, cf_now_ns() - t0);
 		errno = e;
 	}
 	return pid;
@@ -103,12 +88,12 @@ pid_t cfork(void)
 		return direct("the quiesce could not be set up");
 
 	size_t n = cf_atfork_prepare();
-	struct cf_quiesce_stats st;
+	struct cfork_report st = { 0 };
 	bool coherent = cf_quiesce(&st);
 	if (!coherent && cfg->on_timeout == CF_TIMEOUT_FAIL) {
 		cf_resume();
 		cf_atfork_parent(n);
-		report(CFORK_METHOD_QUIESCE, &st, -1, EAGAIN, 0);
+		report(&st, CFORK_METHOD_QUIESCE, -1, EAGAIN, 0);
 		errno = EAGAIN;
 		return -1;
 	}
@@ -126,7 +111,7 @@ pid_t cfork(void)
 	uint64_t fork_ns = cf_now_ns() - t0;
 	cf_resume();
 	cf_atfork_parent(n);
-	report(CFORK_METHOD_QUIESCE, &st, pid, saved_errno, fork_ns);
+	report(&st, CFORK_METHOD_QUIESCE, pid, saved_errno, fork_ns);
 	errno = saved_errno;
 	return pid;
 }

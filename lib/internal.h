@@ -84,20 +84,10 @@ void cf_report_straggler(const struct cf_thread *t, unsigned verdict);
 void cf_report_finish(const struct cfork_report *r);
 
 /* ---- quiesce.c ---- */
-struct cf_quiesce_stats {
-	unsigned parked;       /* stopped (including those below) */
-	unsigned hijacked;     /* of which stopped by a redirected return */
-	unsigned skipped;      /* kernel workers and timer helpers */
-	unsigned timers;       /* of which timer helpers */
-	unsigned gone;         /* exited during the quiesce */
-	unsigned stragglers;   /* not stopped when the bound was reached */
-	unsigned rounds, backoffs, signals;
-	uint64_t ns;
-	bool complete;                 /* every user thread parked */
-	const char *why_not;           /* when not complete: a static phrase */
-};
 int cf_quiesce_init(void);         /* 0 or -errno; once, before threads */
-bool cf_quiesce(struct cf_quiesce_stats *st);
+/* Fills the quiesce part of a report (counts, times, coherent and why
+ * not) and returns coherent. */
+bool cf_quiesce(struct cfork_report *st);
 void cf_resume(void);
 void cf_quiesce_child_reset(void);
 

@@ -44,6 +44,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cfork.h"
 #include "internal.h"
 
 #define BACKOFF_NS (20u * 1000000u)      /* no progress for this long */
@@ -58,7 +59,7 @@ struct round {
 	uint32_t gen;
 	bool full;
 	unsigned fresh;
-	struct cf_quiesce_stats *st;
+	struct cfork_report *st;
 };
 
 static void insert_task(pid_t tid, void *arg)
@@ -298,11 +299,12 @@ static void wait_for_handlers(void)
 		cf_nanosleep_ns(50000);
 }
 
-static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
+static void tally_final(struct cfork_report *st, uint32_t gen)
 {
 	size_t n = cf_tasks_count();
-	st->parked = st->hijacked = st->skipped = st->gone = st->timers = 0;
-	st->stragglers = 0;
+	st->parked = st->redirected = st->skipped = st->gone = 0;
+	st->timer_helpers = 0;
+	st->not_stopped = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct cf_thread *t = cf_tasks_nth(i);
 		if (!atomic_load_explicit(&t->tid, memory_order_acquire))
@@ -313,12 +315,12 @@ static void tally_final(struct cf_quiesce_stats *st, uint32_t gen)
 			st->skipped++;
 		else if (t->fate == CF_FATE_TIMER) {
 			st->skipped++;
-			st->timers++;
+			st->timer_helpers++;
 		}
 		else if (verdict(t, gen) == CF_V_PARKED)
 			st->parked++;
 		else {
-			st->stragglers++;
+			st->not_stopped++;
 			cf_report_straggler(t, verdict(t, gen));
 		}
 	}
@@ -333,7 +335,7 @@ int cf_quiesce_init(void)
 	return cf_handler_install(cf_config()->signo);
 }
 
-bool cf_quiesce(struct cf_quiesce_stats *st)
+bool cf_quiesce(struct cfork_report *st)
 {
 	memset(st, 0, sizeof *st);
 	uint64_t t0 = cf_now_ns();
@@ -346,7 +348,7 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 	cf_report_begin();
 	cf_objects_refresh();
 	if (cf_tasks_reset(last_count + 64) < 0) {
-		st->why_not = "no memory for the thread table";
+		st->not_coherent = "no memory for the thread table";
 		return false;
 	}
 	for (;;) {
@@ -360,20 +362,22 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 		enum outcome o = run_round(&r, deadline);
 		if (o == DONE || o == TIMEOUT || o == NOPROC) {
 			tally_final(st, r.gen);
-			st->complete = o == DONE;
-			st->why_not = o == NOPROC ? "/proc/self/task cannot be read"
-				    : o == TIMEOUT ? "CFORK_TIMEOUT_MS reached"
-				    : NULL;
-			st->hijacked = atomic_load(&cf_stub_parks) - stub_parks;
-			st->ns = cf_now_ns() - t0;
-			last_count = st->parked + st->stragglers + st->skipped;
-			return st->complete;
+			st->coherent = o == DONE;
+			if (o == NOPROC)
+				st->not_coherent =
+					"/proc/self/task cannot be read";
+			else if (o == TIMEOUT)
+				st->not_coherent = "CFORK_TIMEOUT_MS reached";
+			st->redirected = atomic_load(&cf_stub_parks) - stub_parks;
+			st->quiesce_ns = cf_now_ns() - t0;
+			last_count = st->parked + st->not_stopped + st->skipped;
+			return st->coherent;
 		}
 		release_all(r.gen);
 		if (o == FULL) {
 			wait_for_handlers();
 			if (cf_tasks_reset(cf_tasks_capacity()) < 0) {
-				st->why_not = "no memory for the thread table";
+				st->not_coherent = "no memory for the thread table";
 				return false;
 			}
 			continue;
@@ -385,8 +389,8 @@ bool cf_quiesce(struct cf_quiesce_stats *st)
 			pause_ns *= 2;
 		if (cf_now_ns() >= deadline) {
 			tally_final(st, atomic_load(&cf_release_gen));
-			st->why_not = "CFORK_TIMEOUT_MS reached";
-			st->ns = cf_now_ns() - t0;
+			st->not_coherent = "CFORK_TIMEOUT_MS reached";
+			st->quiesce_ns = cf_now_ns() - t0;
 			return false;
 		}
 	}

@@ -152,7 +152,8 @@ static int find_proc_info(unw_addr_space_t a, unw_word_t ip,
 			.table_data = o->eh_table,
 		},
 	};
-	return _Ux86_64_dwarf_search_unwind_table(a, ip, &di, pi, need_unwind_info, arg);
+	return _Ux86_64_dwarf_search_unwind_table(a, ip, &di, pi,
+						  need_unwind_info, arg);
 }
 
 static void put_unwind_info(unw_addr_space_t a, unw_proc_info_t *pi,
