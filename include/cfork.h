@@ -84,6 +84,63 @@ int cfork_last_report(struct cfork_report *report, size_t size);
 size_t cfork_last_stragglers(struct cfork_straggler *s, size_t n,
 			     size_t size);
 
+/*
+ * The kernel feature probe: cfork_probe(3).  Does fork() on this kernel
+ * give the child a coherent copy of pages that may be pinned for DMA?
+ * Answered per copy path, by a deterministic sign (after a fork, the
+ * parent's first write to a pinned page faults only on a kernel that
+ * write-protected it before copying it); CFORK_PROBE_THOROUGH adds an
+ * empirical tearing test.
+ */
+enum cfork_path {
+	CFORK_PATH_SMALL = 0,      /* 4 KiB pages */
+	CFORK_PATH_THP = 1,        /* transparent huge pages */
+	CFORK_PATH_HUGETLB = 2,    /* hugetlbfs / MAP_HUGETLB pages */
+	CFORK_PATHS = 3,
+};
+
+enum cfork_verdict {
+	CFORK_CANNOT_TELL = 0,     /* reason says why */
+	CFORK_COHERENT = 1,
+	CFORK_TEARS = 2,
+};
+
+#define CFORK_PROBE_THOROUGH 0x1u  /* also fork against a writer thread */
+#define CFORK_PROBE_FRESH 0x2u     /* do not use the cached answer */
+
+struct cfork_probe_path {
+	int verdict;               /* enum cfork_verdict */
+	int in_use;                /* the system offers this path: small
+				    * pages always, THP unless disabled,
+				    * hugetlb when pages are reserved */
+	const char *reason;        /* a static English phrase */
+	unsigned trials;           /* forks of the fault sign */
+	unsigned pinned_faults;    /* of those, how many times the first
+				    * write to the pinned page faulted */
+	unsigned control_faults;   /* ... and to the unpinned one */
+	unsigned forks;            /* thorough: forks against the writer */
+	unsigned raced;            /* of those, forks the writer ran across */
+	unsigned torn;             /* children that saw a torn state */
+};
+
+struct cfork_probe_result {
+	int verdict;               /* over the paths in use: coherent when all
+				    * are, tears when one tears */
+	int thorough;              /* the tearing test ran */
+	int cached;                /* this answer was computed earlier */
+	uint64_t ns;               /* what computing it took */
+	struct cfork_probe_path path[CFORK_PATHS];
+};
+
+/*
+ * Fills *result (at most size bytes) and returns its verdict, or -1 with
+ * errno EINVAL (result is NULL or flags unknown).  The answer without
+ * CFORK_PROBE_THOROUGH is cached for the life of the process (and its
+ * children); CFORK_PROBE_FRESH computes it again.
+ */
+int cfork_probe(struct cfork_probe_result *result, size_t size,
+		unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -59,13 +59,14 @@ static void report(struct cfork_report *r, int method, pid_t pid, int error,
 	cf_report_finish(r);
 }
 
+/* why: the reason a direct fork is not coherent, or NULL when it is. */
 static pid_t direct(const char *why)
 {
 	uint64_t t0 = cf_now_ns();
 	pid_t pid = libc_fork ? libc_fork() : fork();
 	if (pid != 0) {
 		int e = errno;
-		struct cfork_report r = { .not_coherent = why };
+		struct cfork_report r = { .coherent = !why, .not_coherent = why };
 		report(&r, CFORK_METHOD_DIRECT, pid, e, cf_now_ns() - t0);
 		errno = e;
 	}
@@ -84,6 +85,8 @@ pid_t cfork(void)
 	}
 	if (cfg->mode == CF_MODE_DIRECT)
 		return direct("CFORK_MODE=direct");
+	if (cfg->mode == CF_MODE_AUTO && cf_probe_direct_ok())
+		return direct(NULL);
 	if (init_error)
 		return direct("the quiesce could not be set up");
 

@@ -6,6 +6,10 @@
  *   cfork.c     cfork(): direct fork or quiesce, chosen by config
  *   atfork.c    pthread_atfork registrations, so that the quiesce runs last
  *   config.c    environment variables, parsed once
+ *   probe.c     cfork_probe(): does this kernel tear?  (auto mode asks)
+ *   probe-helper.c  the program probe.c runs to count faults after forks
+ *   probe-blob.S    carries that program inside the library
+ *   tearing.c   the probe's thorough mode: fork against a writer
  *   report.c    the report of the last cfork, and CFORK_DEBUG's output
  *   restart.c   after a park, the interrupted system call goes on
  *   quiesce.c   the driver: signal, wait, back off, resume, bound
@@ -61,6 +65,14 @@ struct cf_config {
 	bool debug;
 };
 const struct cf_config *cf_config(void);
+
+/* ---- probe.c, tearing.c ---- */
+struct cfork_probe_path;
+/* For CFORK_MODE=auto: why a direct fork is coherent now (a static
+ * phrase), or NULL when the siblings must be stopped. */
+const char *cf_probe_direct_ok(void);
+/* Adds the tearing test's counts (and a tearing verdict) to *p. */
+void cf_tearing_test(int path, struct cfork_probe_path *p);
 
 /* ---- atfork.c ---- */
 /* Registers our one glibc handler (idempotent); 0 or -errno. */

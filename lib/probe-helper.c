@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The probe's helper: a tiny freestanding program (no libc) that libcfork
+ * carries inside itself and runs in a process of its own (probe.c), so the
+ * forks it makes copy a few pages of page tables however large the caller
+ * is.  For each copy path (small pages, transparent huge pages, hugetlb
+ * pages) it pins one page with io_uring, keeps a second one as a control,
+ * forks, and counts the minor faults its first write to each page takes
+ * afterwards.  A kernel that write-protects a pinned page before
+ * copying it (the proposed fix) makes that write fault like the control's;
+ * a kernel that copies it behind a writable mapping does not.
+ *
+ * It writes one struct cf_probe_raw to fd 1 and exits 0; what the counts
+ * mean is decided in probe.c, where it can be tested and read.
+ */
+#include <linux/io_uring.h>
+#include <linux/mman.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+
+#include "probe-raw.h"
+
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+#define HUGE_SIZE (2ul << 20)
+#define SMALL_SIZE 4096ul
+
+struct rusage_raw {          /* struct rusage as the kernel writes it */
+	long utime[2], stime[2];
+	long maxrss, ixrss, idrss, isrss, minflt, majflt, nswap, inblock;
+	long oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw;
+};
+
+static long sys6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+			   "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define sys(nr, a, b, c) sys6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+/* Minor faults of this thread so far.  The buffer is static and was
+ * written before any fork, but a fork write-protects it too: read twice,
+ * so the fault of the kernel's own store into it lands before the count
+ * that matters. */
+static struct rusage_raw ru;
+static long minflt(void)
+{
+	sys(SYS_getrusage, 1 /* RUSAGE_THREAD */, &ru, 0);
+	sys(SYS_getrusage, 1, &ru, 0);
+	return ru.minflt;
+}
+
+/* Faults of one write to p. */
+static unsigned write_faults(volatile char *p)
+{
+	long before = minflt();
+	*p = 1;
+	return (unsigned)(minflt() - before);
+}
+
+/* Each path's two units: one pinned through a ring of its own, one not. */
+struct unit_pair {
+	char *pinned, *control;
+	int ring;
+};
+
+/* The region of a huge path is mapped at a huge-page boundary; for THP
+ * it is then cut down to its first page, which keeps the huge folio:
+ * that is the state fork itself leaves a pinned THP in (it splits the
+ * huge mapping and copies page by page), without 511 more copies. */
+static int map_pair(struct cf_probe_path_raw *out, int ring, int kind,
+		    struct unit_pair *u)
+{
+	size_t unit = kind == CF_PROBE_SMALL ? SMALL_SIZE : HUGE_SIZE;
+	long flags = MAP_PRIVATE | MAP_ANONYMOUS;
+	size_t len = 2 * unit;
+	if (kind == CF_PROBE_HUGETLB)
+		flags |= MAP_HUGETLB;
+	if (kind == CF_PROBE_THP)
+		len += HUGE_SIZE;    /* room to align to a huge page */
+	long m = sys6(SYS_mmap, 0, (long)len, 3 /* PROT_READ|WRITE */, flags,
+		      -1, 0);
+	if (m < 0 && m > -4096) {
+		out->stage = CF_PROBE_STAGE_MAP;
+		out->error = (int)-m;
+		return -1;
+	}
+	char *base = (char *)m;
+	if (kind == CF_PROBE_THP) {
+		base = (char *)(((uintptr_t)base + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+		sys(SYS_madvise, base, 2 * HUGE_SIZE, MADV_HUGEPAGE);
+	}
+	u->pinned = base;
+	u->control = base + unit;
+
+	/* One fault for the first write and none for the next page means a
+	 * huge page backs the unit (a small page would fault again). */
+	out->touch_faults = write_faults(u->pinned);
+	write_faults(u->control);
+	if (kind != CF_PROBE_SMALL) {
+		out->touch_faults += write_faults(u->pinned + SMALL_SIZE);
+		write_faults(u->control + SMALL_SIZE);
+	}
+
+	struct { void *base; size_t len; } iov = { u->pinned, SMALL_SIZE };
+	if (kind == CF_PROBE_HUGETLB)
+		iov.len = HUGE_SIZE;
+	long r = sys6(SYS_io_uring_register, ring, IORING_REGISTER_BUFFERS,
+		      (long)&iov, 1, 0, 0);
+	if (r < 0) {
+		out->stage = CF_PROBE_STAGE_PIN;
+		out->error = (int)-r;
+		return -1;
+	}
+	if (kind == CF_PROBE_THP) {
+		sys(SYS_madvise, u->pinned + SMALL_SIZE, HUGE_SIZE - SMALL_SIZE,
+		    MADV_DONTNEED);
+		sys(SYS_madvise, u->control + SMALL_SIZE, HUGE_SIZE - SMALL_SIZE,
+		    MADV_DONTNEED);
+	}
+	u->ring = ring;
+	return 0;
+}
+
+static struct cf_probe_raw result;
+
+/* Trials until the counts agree: two, or all of CF_PROBE_TRIALS when the
+ * first two disagree (a stray fault must not decide). */
+static bool settled(unsigned n)
+{
+	if (n < 2)
+		return false;
+	if (n >= CF_PROBE_TRIALS)
+		return true;
+	for (int k = 0; k < CF_PROBE_KINDS; k++) {
+		const struct cf_probe_path_raw *p = &result.path[k];
+		if (p->stage != CF_PROBE_STAGE_OK)
+			continue;
+		for (unsigned i = 1; i < n; i++)
+			if (!p->pinned[i] != !p->pinned[0] ||
+			    !p->control[i] != !p->control[0])
+				return false;
+	}
+	return true;
+}
+
+__attribute__((used)) static void helper_main(void)
+{
+	result.magic = CF_PROBE_MAGIC;
+	struct unit_pair u[CF_PROBE_KINDS];
+	bool any = false;
+	for (int k = 0; k < CF_PROBE_KINDS; k++) {
+		struct io_uring_params params;
+		for (size_t i = 0; i < sizeof params; i++)
+			((volatile char *)&params)[i] = 0;
+		long ring = sys6(SYS_io_uring_setup, 1, (long)&params, 0, 0, 0, 0);
+		if (ring < 0) {
+			result.ring_error = (int)-ring;
+			break;
+		}
+		if (map_pair(&result.path[k], (int)ring, k, &u[k]) == 0)
+			any = true;
+	}
+
+	/* One fork per trial copies every path's pinned page.  Children are
+	 * reaped at the end: whether a child still lives does not change
+	 * whether the parent's page was left write-protected. */
+	long children[CF_PROBE_TRIALS];
+	unsigned n = 0;
+	while (any && !settled(n)) {
+		long pid = sys6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+		if (pid == 0)
+			sys(SYS_exit_group, 0, 0, 0);
+		if (pid < 0) {
+			for (int k = 0; k < CF_PROBE_KINDS; k++) {
+				result.path[k].stage = CF_PROBE_STAGE_FORK;
+				result.path[k].error = (int)-pid;
+			}
+			break;
+		}
+		children[n] = pid;
+		for (int k = 0; k < CF_PROBE_KINDS; k++) {
+			struct cf_probe_path_raw *p = &result.path[k];
+			if (p->stage != CF_PROBE_STAGE_OK)
+				continue;
+			p->pinned[n] = write_faults(u[k].pinned);
+			p->control[n] = write_faults(u[k].control);
+			p->trials = n + 1;
+		}
+		n++;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int status;
+		while (sys6(SYS_wait4, children[i], (long)&status, 0, 0, 0, 0) == -4)
+			;
+	}
+
+	const char *p = (const char *)&result;
+	size_t left = sizeof result;
+	while (left) {
+		long w = sys(SYS_write, 1, p, left);
+		if (w == -4)
+			continue;
+		if (w <= 0)
+			sys(SYS_exit_group, 1, 0, 0);
+		p += w;
+		left -= (size_t)w;
+	}
+	sys(SYS_exit_group, 0, 0, 0);
+}
+
+/* The kernel enters with the stack pointer 16-byte aligned; a call
+ * needs it 8 off. */
+__asm__(".text\n"
+	".globl _start\n"
+	"_start:\n"
+	"	xor %ebp, %ebp\n"
+	"	and $-16, %rsp\n"
+	"	call helper_main\n"
+	"	hlt\n");
