@@ -43,6 +43,10 @@ fi
 case $n in
 ''|*[!0-9]*|0) echo "bench.sh: -n wants a positive number" >&2; exit 2 ;;
 esac
+case $counts in
+''|*[!0-9,]*|,*|*,|*,,*)
+	echo "bench.sh: -t wants counts such as 0,8,64" >&2; exit 2 ;;
+esac
 has() {
 	case ",$cases," in *",$1,"*) return 0 ;; esac
 	return 1

@@ -32,6 +32,9 @@
  *           (2 of each kind alone, then all of them together)
  *   all     everything but direct (the default)
  *
+ * -o keeps only some of the calls (fork, cfork, broadcast), so that a
+ * profiler sees one of them: perf record -g forklat -c idle -t 64 -o cfork.
+ *
  * Each repetition times every quantity of its case once, in an order that
  * rotates, so that no call always follows the same other call; the child
  * calls _exit(0) at once and is reaped before the next call, and the
@@ -427,7 +430,7 @@ static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"usage: %s [-c cases] [-n reps] [-t counts] [-b busy] "
-		"[-g sizes] [-h]\n"
+		"[-g sizes] [-o calls] [-h]\n"
 		"  -c C  comma-separated: idle, busy, mem, direct, probe, "
 		"libc, all\n"
 		"        (default all: every case but direct)\n"
@@ -436,6 +439,8 @@ static void usage(FILE *f, const char *prog)
 		"  -t L  idle sibling counts (default 0,1,8,64,256,1000)\n"
 		"  -b N  spinning siblings of the busy case (default 8)\n"
 		"  -g L  GiB of touched memory for mem (default 1,4)\n"
+		"  -o L  only these calls: fork, cfork, broadcast (for a\n"
+		"        profiler; default all that the case times)\n"
 		"  -h    this help\n"
 		"direct needs CFORK_MODE=direct in the environment (libcfork\n"
 		"reads it when it is loaded): CFORK_MODE=direct %s -c direct\n"
@@ -490,6 +495,22 @@ static bool has_case(const char *list, const char *name)
 	return false;
 }
 
+/* -o: the calls to keep, as 1u << OP_*. */
+static bool parse_calls(const char *list, unsigned *ops)
+{
+	*ops = 0;
+	if (has_case(list, "fork"))
+		*ops |= 1u << OP_FORK;
+	if (has_case(list, "cfork"))
+		*ops |= 1u << OP_CFORK;
+	if (has_case(list, "broadcast"))
+		*ops |= 1u << OP_BROADCAST;
+	unsigned n = 0;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	return *ops && (unsigned)__builtin_popcount(*ops) == n + 1;
+}
+
 static bool known_cases(const char *list)
 {
 	static const char *const names[] = { "idle", "busy", "mem", "direct",
@@ -540,7 +561,8 @@ int main(int argc, char **argv)
 	int counts[MAX_COUNTS] = { 0, 1, 8, 64, 256, 1000 }, ncounts = 6;
 	int sizes[MAX_COUNTS] = { 1, 4 }, nsizes = 2;
 	const char *which = "all";
-	while ((opt = getopt(argc, argv, "c:n:t:b:g:h")) != -1) {
+	unsigned only = ~0u;
+	while ((opt = getopt(argc, argv, "c:n:t:b:g:o:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			which = optarg;
@@ -578,6 +600,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "forklat: -g wants up to %d "
 					"sizes from 1 to 1024 GiB, comma-"
 					"separated\n", MAX_COUNTS);
+				return 2;
+			}
+			break;
+		case 'o':
+			if (!parse_calls(optarg, &only)) {
+				fprintf(stderr, "forklat: -o wants fork, cfork "
+					"or broadcast, comma-separated\n");
 				return 2;
 			}
 			break;
@@ -664,6 +693,10 @@ int main(int argc, char **argv)
 		c->ops = 1u << OP_PROBE;
 		c->reps = n;
 	}
+
+	for (int i = 0; i < np; i++)
+		if (plan[i].ops != 1u << OP_PROBE)
+			plan[i].ops &= only | 1u << OP_PROBE;
 
 	kv = open_memstream(&kv_lines, &kv_len);
 	if (!kv) {
