@@ -1,230 +1,119 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * forklat: the time one cfork() takes against one fork(), measured in the
- * same run, with sibling threads that are idle or busy.
+ * forklat: what one cfork() costs, against baselines timed in the same run
+ * with the same sibling threads, so that the ratios hold on a noisy
+ * machine: fork() itself, and glibc's own all-thread signal broadcast
+ * (setuid(getuid()) in a process with threads: glibc signals every thread
+ * with SIGSETXID and waits until each has run its handler).
  *
- * Cases (-c):
- *   idle    siblings blocked in pthread_cond_wait (1, 8 and 64 of them, or
- *           -t of them): the cost of stopping threads that do nothing.
- *   malloc  siblings in a malloc/free loop (they live inside libc, where a
- *           signal rarely finds them at a safe point);
- *   stdio   siblings in an fopen/fprintf/fclose loop (stdio's list lock);
- *   churn   siblings creating and joining threads (the thread list keeps
- *           changing under the quiesce);
- *   stress  all three kinds at once, -t of each;
- *   all     every case above (the default).
+ * Quantities, in microseconds per call, timed in the calling thread:
+ *   fork       fork() until it returns in the parent
+ *   cfork      cfork() until it returns in the parent
+ *   infork     the fork() inside that cfork() (report fork_ns)
+ *   quiesce    stopping the siblings (report quiesce_ns)
+ *   qr         cfork - infork: what cfork adds to a fork, i.e. quiesce
+ *              plus resume (plus the atfork bookkeeping, which is small)
+ *   resume     qr - quiesce: releasing the siblings
+ *   broadcast  setuid(getuid())
+ *   probe      cfork_probe()
  *
- * Every repetition times one fork() and one cfork(), in alternating order
- * so that neither always runs right after the other; the clock covers only
- * the call that creates the child, until it returns in the parent.  The
- * child calls _exit(0) at once and the parent reaps it before the next
- * call.  For each case the program prints the median and the maximum in
- * microseconds and the ratio of the medians (cfork/fork), as a table and
- * as one key=value line per case for scripts.
+ * Cases (-c, comma-separated):
+ *   idle    0, 1, 8, 64, 256 and 1000 siblings blocked in a futex wait
+ *           (pthread_cond_wait), or the counts -t gives
+ *   busy    8 siblings spinning in user code (or -b of them)
+ *   mem     1 and 4 GiB (or -g) of touched private memory, small pages
+ *           and transparent huge pages, with 8 idle siblings; a size that
+ *           does not fit in MemAvailable is skipped with a message
+ *   direct  8 idle siblings, cfork() in CFORK_MODE=direct against fork();
+ *           libcfork reads CFORK_MODE when it is loaded, so this case
+ *           runs only when the environment already says so
+ *   probe   cfork_probe(), alone and with 1 GiB of touched memory
+ *   libc    siblings that live in libc: malloc, stdio, thread churn
+ *           (2 of each kind alone, then all of them together)
+ *   all     everything but direct (the default)
  *
- * Usage: forklat [-t threads] [-n repetitions] [-c case] [-h]
- * Build: cc forklat.c $(pkg-config --cflags --libs libcfork) -lpthread
+ * -o keeps only some of the calls (fork, cfork, broadcast), so that a
+ * profiler sees one of them: perf record -g forklat -c idle -t 64 -o cfork.
+ *
+ * Each repetition times every quantity of its case once, in an order that
+ * rotates, so that no call always follows the same other call; the child
+ * calls _exit(0) at once and is reaped before the next call, and the
+ * siblings get a moment to settle after each call.  The program prints a
+ * table as the cases finish, then one key=value line per case.
  */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cfork.h>
 
-#define WARMUP 5
+#include "siblings.h"
+#include "stats.h"
+
 #define DEFAULT_N 200
-#define DEFAULT_STRESS_THREADS 2
-#define MAX_THREADS 4096
+#define MAX_COUNTS 16
+#define MAX_CASES 64
+#define GIB (1024ul * 1024 * 1024)
+#define HUGE_SIZE (2ul * 1024 * 1024)
+#define MEM_SIBLINGS 8
+#define LIBC_SIBLINGS 2
 
-enum kind { IDLE, MALLOC, STDIO, CHURN, STRESS };
-static const char *const kind_name[] = { "idle", "malloc", "stdio", "churn",
-					 "stress" };
+enum op { OP_FORK, OP_CFORK, OP_BROADCAST, OP_PROBE, NOPS };
 
-struct result {
+struct bcase {
 	char name[32];
-	int threads;            /* siblings started by the benchmark */
-	int n;                  /* repetitions that succeeded for both calls */
-	int failures;           /* calls that returned -1 */
-	double fork_med, fork_max, cfork_med, cfork_max;
+	enum sib_kind kinds[3];       /* the stress case runs three kinds */
+	int nkinds;
+	int per_kind;                 /* siblings of each kind */
+	int gib;                      /* touched private memory */
+	bool thp;
+	bool direct;                  /* expects CFORK_MODE=direct */
+	int reps;
+	unsigned ops;                 /* 1u << OP_* */
 };
 
-/* ---- siblings ---- */
-
-static _Atomic bool stop;
-static _Atomic int started;
-static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
-
-/* Blocked in a futex wait for the whole case: the cheapest sibling there
- * is, so the difference from fork() is the cost of the quiesce itself. */
-static void *idle_sibling(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&idle_lock);
-	atomic_fetch_add(&started, 1);
-	while (!atomic_load(&stop))
-		pthread_cond_wait(&idle_cond, &idle_lock);
-	pthread_mutex_unlock(&idle_lock);
-	return NULL;
-}
-
-/* Mixed sizes, a few blocks kept alive, so that the thread takes arena
- * locks and visits the tcache, bins and occasionally mmap. */
-static void *malloc_sibling(void *arg)
-{
-	uintptr_t seed = (uintptr_t)arg * 2654435761u + 1;
-	void *keep[16] = { 0 };
-	atomic_fetch_add(&started, 1);
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-		size_t size = 16u << (seed >> 60 & 7);     /* 16 B .. 2 KiB */
-		if ((seed >> 40 & 63) == 0)
-			size = 200000;         /* above the mmap threshold */
-		unsigned slot = (unsigned)(seed >> 32) % 16;
-		free(keep[slot]);
-		keep[slot] = malloc(size);
-		if (keep[slot])
-			memset(keep[slot], 1, 16);
-	}
-	for (int i = 0; i < 16; i++)
-		free(keep[i]);
-	return NULL;
-}
-
-/* fopen and fclose take stdio's list lock, fprintf the stream's lock, and
- * both allocate: the locks glibc's fork() itself takes. */
-static void *stdio_sibling(void *arg)
-{
-	(void)arg;
-	atomic_fetch_add(&started, 1);
-	for (unsigned i = 0; !atomic_load_explicit(&stop, memory_order_relaxed);
-	     i++) {
-		FILE *f = fopen("/dev/null", "w");
-		if (!f)
-			continue;
-		fprintf(f, "line %u of a benchmark %s\n", i, "sibling");
-		fclose(f);
-	}
-	return NULL;
-}
-
-static void *nothing(void *arg)
-{
-	return arg;
-}
-
-/* Threads appear and exit all the time: the quiesce must find the new
- * ones and not wait for the dead ones. */
-static void *churn_sibling(void *arg)
-{
-	(void)arg;
-	atomic_fetch_add(&started, 1);
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, nothing, NULL) == 0)
-			pthread_join(t, NULL);
-	}
-	return NULL;
-}
-
-struct siblings {
-	pthread_t *tids;
-	int count;
+struct run {
+	struct series fork, cfork, infork, quiesce, qr, resume, broadcast,
+		probe;
+	int incoherent, wrong_method, failures, backoffs;
+	long thp_kib;
 };
 
-static int start_kind(struct siblings *s, void *(*fn)(void *), int count)
+static const char *current_case;
+
+/* A hang is the one result a benchmark must not hide behind a stalled
+ * terminal: say which case it was. */
+static void on_alarm(int sig)
 {
-	for (int i = 0; i < count; i++) {
-		int e = pthread_create(&s->tids[s->count], NULL, fn,
-				       (void *)(uintptr_t)(s->count + 1));
-		if (e) {
-			fprintf(stderr, "forklat: pthread_create: %s\n",
-				strerror(e));
-			return -1;
-		}
-		s->count++;
-	}
-	return 0;
+	(void)sig;
+	static const char a[] = "forklat: case ";
+	static const char b[] = " is taking too long (a hang?)\n";
+	const char *c = current_case ? current_case : "?";
+	if (write(2, a, sizeof a - 1) < 0 || write(2, c, strlen(c)) < 0 ||
+	    write(2, b, sizeof b - 1) < 0)
+		_exit(1);
+	_exit(1);
 }
 
-static int start_siblings(struct siblings *s, enum kind k, int threads)
-{
-	atomic_store(&stop, false);
-	atomic_store(&started, 0);
-	s->count = 0;
-	s->tids = calloc((size_t)threads * 3, sizeof *s->tids);
-	if (!s->tids)
-		return -1;
-	int e = 0;
-	switch (k) {
-	case IDLE:
-		e = start_kind(s, idle_sibling, threads);
-		break;
-	case MALLOC:
-		e = start_kind(s, malloc_sibling, threads);
-		break;
-	case STDIO:
-		e = start_kind(s, stdio_sibling, threads);
-		break;
-	case CHURN:
-		e = start_kind(s, churn_sibling, threads);
-		break;
-	case STRESS:
-		if (!(e = start_kind(s, malloc_sibling, threads)) &&
-		    !(e = start_kind(s, stdio_sibling, threads)))
-			e = start_kind(s, churn_sibling, threads);
-		break;
-	}
-	/* Measure only once every sibling is where the case says it is
-	 * (idle ones inside pthread_cond_wait: they hold the mutex until
-	 * then, so taking it here waits for the last one). */
-	while (atomic_load(&started) < s->count)
-		usleep(1000);
-	pthread_mutex_lock(&idle_lock);
-	pthread_mutex_unlock(&idle_lock);
-	usleep(20000);
-	return e;
-}
+/* ---- one call of each kind ---- */
 
-static void stop_siblings(struct siblings *s)
+/* Times fork() or cfork() in the parent; -1 (with a message) when it
+ * failed. */
+static int64_t time_fork(pid_t (*forker)(void), const char *name)
 {
-	pthread_mutex_lock(&idle_lock);
-	atomic_store(&stop, true);
-	pthread_cond_broadcast(&idle_cond);
-	pthread_mutex_unlock(&idle_lock);
-	for (int i = 0; i < s->count; i++)
-		pthread_join(s->tids[i], NULL);
-	free(s->tids);
-	s->tids = NULL;
-}
-
-/* ---- measuring ---- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Times one call in the parent; returns the nanoseconds, or -1 (with a
- * message) when the call failed. */
-static int64_t time_one(pid_t (*forker)(void), const char *name)
-{
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	pid_t pid = forker();
-	uint64_t t1 = now_ns();
+	uint64_t t1 = bench_now_ns();
 	if (pid == 0)
 		_exit(0);
 	if (pid < 0) {
@@ -237,111 +126,313 @@ static int64_t time_one(pid_t (*forker)(void), const char *name)
 	return (int64_t)(t1 - t0);
 }
 
-static int cmp_u64(const void *a, const void *b)
+static void op_fork(struct run *r)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
+	int64_t t = time_fork(fork, "fork");
+	if (t < 0)
+		r->failures++;
+	else
+		series_add(&r->fork, (uint64_t)t);
 }
 
-static double median_us(uint64_t *v, int n)
+static void op_cfork(const struct bcase *c, struct run *r)
 {
-	qsort(v, (size_t)n, sizeof *v, cmp_u64);
-	if (n % 2)
-		return (double)v[n / 2] / 1000.0;
-	return ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2000.0;
+	int64_t t = time_fork(cfork, "cfork");
+	if (t < 0) {
+		r->failures++;
+		return;
+	}
+	struct cfork_report rep;
+	cfork_last_report(&rep, sizeof rep);
+	int want = c->direct ? CFORK_METHOD_DIRECT : CFORK_METHOD_QUIESCE;
+	if (rep.method != want)
+		r->wrong_method++;
+	if (!c->direct && !rep.coherent)
+		r->incoherent++;
+	r->backoffs += (int)rep.backoffs;
+	series_add(&r->cfork, (uint64_t)t);
+	if (c->direct)
+		return;
+	uint64_t qr = (uint64_t)t > rep.fork_ns ? (uint64_t)t - rep.fork_ns : 0;
+	series_add(&r->infork, rep.fork_ns);
+	series_add(&r->quiesce, rep.quiesce_ns);
+	series_add(&r->qr, qr);
+	series_add(&r->resume, qr > rep.quiesce_ns ? qr - rep.quiesce_ns : 0);
 }
 
-static const char *current_case;
-
-/* A hang is the one result a benchmark must not hide behind a stalled
- * terminal: say which case it was. */
-static void on_alarm(int sig)
+static void op_broadcast(struct run *r)
 {
-	(void)sig;
-	char msg[128];
-	int len = snprintf(msg, sizeof msg,
-			   "forklat: case %s is taking too long (a hang?)\n",
-			   current_case ? current_case : "?");
-	if (len > 0 && write(2, msg, (size_t)len) < 0)
-		_exit(1);
-	_exit(1);
+	uint64_t t0 = bench_now_ns();
+	int e = setuid(getuid());
+	uint64_t t1 = bench_now_ns();
+	if (e) {
+		fprintf(stderr, "forklat: setuid: %s\n", strerror(errno));
+		r->failures++;
+		return;
+	}
+	series_add(&r->broadcast, t1 - t0);
 }
 
-static int measure(enum kind k, int threads, int n, struct result *r)
+/* The probe's own answer, computed afresh each time (the cached one
+ * costs nothing). */
+static void op_probe(struct run *r)
 {
-	struct siblings s = { 0 };
-	memset(r, 0, sizeof *r);
-	snprintf(r->name, sizeof r->name, "%s-%d", kind_name[k], threads);
-	r->threads = k == STRESS ? threads * 3 : threads;
-	current_case = r->name;
-	/* Generous: the slowest cfork measured under stress is tens of ms. */
-	alarm(60 + (unsigned)(n / 10));
+	struct cfork_probe_result res;
+	uint64_t t0 = bench_now_ns();
+	int e = cfork_probe(&res, sizeof res, CFORK_PROBE_FRESH);
+	uint64_t t1 = bench_now_ns();
+	if (e < 0) {
+		r->failures++;
+		return;
+	}
+	series_add(&r->probe, t1 - t0);
+}
 
-	uint64_t *tf = calloc((size_t)n, sizeof *tf);
-	uint64_t *tc = calloc((size_t)n, sizeof *tc);
-	if (!tf || !tc || start_siblings(&s, k, threads) < 0) {
-		stop_siblings(&s);
-		free(tf);
-		free(tc);
+/* ---- memory ---- */
+
+static long meminfo_kib(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+	long v = -1;
+	size_t len = strlen(key);
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, key, len) && line[len] == ':') {
+			v = strtol(line + len + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static bool thp_available(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char line[128] = "";
+	if (!f)
+		return false;
+	if (!fgets(line, sizeof line, f))
+		line[0] = 0;
+	fclose(f);
+	return line[0] && !strstr(line, "[never]");
+}
+
+struct region {
+	void *base;
+	size_t len;
+};
+
+/* Maps and writes every page of gib GiB, in huge pages when asked (the
+ * start aligned so that every 2 MiB of it can be one). */
+static int touch_memory(struct region *m, int gib, bool thp)
+{
+	size_t want = (size_t)gib * GIB;
+	m->len = want + HUGE_SIZE;
+	m->base = mmap(NULL, m->len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m->base == MAP_FAILED) {
+		fprintf(stderr, "forklat: mmap %d GiB: %s\n", gib,
+			strerror(errno));
+		m->base = NULL;
 		return -1;
 	}
-	/* The first cfork sets up what it caches (the loaded objects, the
-	 * thread table size); not what this benchmark is about. */
-	for (int i = 0; i < WARMUP; i++) {
-		time_one(fork, "fork");
-		time_one(cfork, "cfork");
-	}
-	int m = 0;
-	for (int i = 0; i < n; i++) {
-		int64_t a, b;
-		if (i % 2) {
-			a = time_one(fork, "fork");
-			b = time_one(cfork, "cfork");
-		} else {
-			b = time_one(cfork, "cfork");
-			a = time_one(fork, "fork");
-		}
-		r->failures += (a < 0) + (b < 0);
-		if (a < 0 || b < 0)
-			continue;
-		tf[m] = (uint64_t)a;
-		tc[m] = (uint64_t)b;
-		m++;
-	}
-	stop_siblings(&s);
-	alarm(0);
-
-	r->n = m;
-	if (m > 0) {
-		r->fork_med = median_us(tf, m);
-		r->cfork_med = median_us(tc, m);
-		r->fork_max = (double)tf[m - 1] / 1000.0;   /* sorted */
-		r->cfork_max = (double)tc[m - 1] / 1000.0;
-	}
-	free(tf);
-	free(tc);
-	fprintf(stderr, "forklat: %s done\n", r->name);
+	char *p = (char *)(((uintptr_t)m->base + HUGE_SIZE - 1) &
+			   ~(HUGE_SIZE - 1));
+	if (madvise(p, want, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0)
+		fprintf(stderr, "forklat: madvise: %s\n", strerror(errno));
+	for (size_t off = 0; off < want; off += 4096)
+		p[off] = (char)(off >> 12 | 1);
 	return 0;
 }
+
+static void drop_memory(struct region *m)
+{
+	if (m->base)
+		munmap(m->base, m->len);
+	m->base = NULL;
+}
+
+/* ---- a case ---- */
+
+static int run_init(struct run *r, int reps)
+{
+	memset(r, 0, sizeof *r);
+	return series_init(&r->fork, "fork", reps) |
+	       series_init(&r->cfork, "cfork", reps) |
+	       series_init(&r->infork, "infork", reps) |
+	       series_init(&r->quiesce, "quiesce", reps) |
+	       series_init(&r->qr, "qr", reps) |
+	       series_init(&r->resume, "resume", reps) |
+	       series_init(&r->broadcast, "broadcast", reps) |
+	       series_init(&r->probe, "probe", reps);
+}
+
+static void run_free(struct run *r)
+{
+	series_free(&r->fork);
+	series_free(&r->cfork);
+	series_free(&r->infork);
+	series_free(&r->quiesce);
+	series_free(&r->qr);
+	series_free(&r->resume);
+	series_free(&r->broadcast);
+	series_free(&r->probe);
+}
+
+static struct series *all_series(struct run *r, int i)
+{
+	struct series *s[] = { &r->fork, &r->cfork, &r->infork, &r->quiesce,
+			       &r->qr, &r->resume, &r->broadcast, &r->probe };
+	return i < (int)(sizeof s / sizeof *s) ? s[i] : NULL;
+}
+
+static char *kv_lines;           /* printed once every case is done */
+static size_t kv_len;
+static FILE *kv;
+
+/* Returns 0, 1 when a call failed or gave the wrong kind of cfork, or -1
+ * when the case could not run at all. */
+static int measure(const struct bcase *c)
+{
+	struct siblings sib = { 0 };
+	struct region mem = { 0 };
+	struct run r;
+	int siblings = c->per_kind * c->nkinds;
+	current_case = c->name;
+
+	if (c->gib) {
+		long avail = meminfo_kib("/proc/meminfo", "MemAvailable");
+		long need = (long)c->gib * 1024 * 1024 + 512 * 1024;
+		if (avail >= 0 && avail < need) {
+			printf("%-16s skipped: needs %ld MiB, MemAvailable is "
+			       "%ld MiB\n", c->name, need / 1024, avail / 1024);
+			fprintf(kv, "case=%s skipped=memory\n", c->name);
+			return 0;
+		}
+		if (c->thp && !thp_available()) {
+			printf("%-16s skipped: transparent huge pages are "
+			       "disabled\n", c->name);
+			fprintf(kv, "case=%s skipped=thp\n", c->name);
+			return 0;
+		}
+	}
+	if (run_init(&r, c->reps) < 0) {
+		fprintf(stderr, "forklat: no memory for %d samples\n", c->reps);
+		run_free(&r);
+		return -1;
+	}
+	/* Generous: the slowest call measured here is a fraction of that. */
+	alarm(120 + (unsigned)c->reps + (unsigned)c->gib * 30);
+	for (int k = 0; k < c->nkinds; k++)
+		if (sib_start(&sib, c->kinds[k], c->per_kind) < 0) {
+			sib_stop(&sib);
+			run_free(&r);
+			return -1;
+		}
+	if (c->gib && touch_memory(&mem, c->gib, c->thp) < 0) {
+		sib_stop(&sib);
+		run_free(&r);
+		return -1;
+	}
+	if (c->thp)
+		r.thp_kib = meminfo_kib("/proc/self/smaps_rollup",
+					"AnonHugePages");
+
+	enum op ops[NOPS];
+	int nops = 0;
+	for (int o = 0; o < NOPS; o++)
+		if (c->ops & 1u << o)
+			ops[nops++] = (enum op)o;
+	/* Woken siblings run on their way back to sleep: give them the CPU
+	 * between calls, so that each call starts from the same quiet. */
+	uint64_t settle = 20000 + 2000 * (uint64_t)siblings;
+	/* The first calls set up what the library caches (loaded objects,
+	 * the thread table's size): not what this benchmark is about. */
+	for (int i = 0; i < 3; i++) {
+		if (c->ops & 1u << OP_CFORK)
+			time_fork(cfork, "cfork");
+	}
+	for (int i = 0; i < c->reps; i++)
+		for (int j = 0; j < nops; j++) {
+			switch (ops[(i + j) % nops]) {
+			case OP_FORK:
+				op_fork(&r);
+				break;
+			case OP_CFORK:
+				op_cfork(c, &r);
+				break;
+			case OP_BROADCAST:
+				op_broadcast(&r);
+				break;
+			case OP_PROBE:
+				op_probe(&r);
+				break;
+			case NOPS:
+				break;
+			}
+			bench_sleep_ns(settle);
+		}
+	drop_memory(&mem);
+	sib_stop(&sib);
+	alarm(0);
+
+	for (int i = 0; all_series(&r, i); i++)
+		if (all_series(&r, i)->n)
+			series_print_row(stdout, c->name, all_series(&r, i));
+	fflush(stdout);
+	fprintf(kv, "case=%s siblings=%d reps=%d", c->name, siblings, c->reps);
+	if (c->gib)
+		fprintf(kv, " mem_gib=%d pages=%s", c->gib,
+			c->thp ? "thp" : "4k");
+	for (int i = 0; all_series(&r, i); i++)
+		if (all_series(&r, i)->n)
+			series_print_kv(kv, all_series(&r, i));
+	if (c->thp)
+		fprintf(kv, " thp_mib=%ld", r.thp_kib / 1024);
+	fprintf(kv, " incoherent=%d backoffs=%d wrong_method=%d failures=%d\n",
+		r.incoherent, r.backoffs, r.wrong_method, r.failures);
+	if (r.wrong_method)
+		fprintf(stderr, "forklat: %s: %d cforks were not of the "
+			"expected kind (%s)\n", c->name, r.wrong_method,
+			c->direct ? "CFORK_MODE=direct not in effect?"
+				  : "CFORK_MODE=direct in the environment?");
+	run_free(&r);
+	return r.failures || r.wrong_method ? 1 : 0;
+}
+
+/* ---- the plan ---- */
 
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s [-t threads] [-n repetitions] [-c case] [-h]\n"
-		"  -t N  sibling threads: idle cases run with N instead of\n"
-		"        1, 8 and 64; busy cases with N of each kind\n"
-		"        (default %d)\n"
-		"  -n N  timed forks and cforks per case (default %d)\n"
-		"  -c C  idle, malloc, stdio, churn, stress (all three kinds)\n"
-		"        or all (default)\n"
+		"usage: %s [-c cases] [-n reps] [-t counts] [-b busy] "
+		"[-g sizes] [-o calls] [-h]\n"
+		"  -c C  comma-separated: idle, busy, mem, direct, probe, "
+		"libc, all\n"
+		"        (default all: every case but direct)\n"
+		"  -n N  repetitions of a small case (default %d); cases with\n"
+		"        256 or more siblings or with GiBs of memory run fewer\n"
+		"  -t L  idle sibling counts (default 0,1,8,64,256,1000)\n"
+		"  -b N  spinning siblings of the busy case (default 8)\n"
+		"  -g L  GiB of touched memory for mem (default 1,4)\n"
+		"  -o L  only these calls: fork, cfork, broadcast (for a\n"
+		"        profiler; default all that the case times)\n"
 		"  -h    this help\n"
-		"Prints median and max microseconds of fork() and cfork()\n"
-		"and the ratio of the medians, as a table and as key=value\n"
-		"lines.\n",
-		prog, DEFAULT_STRESS_THREADS, DEFAULT_N);
+		"direct needs CFORK_MODE=direct in the environment (libcfork\n"
+		"reads it when it is loaded): CFORK_MODE=direct %s -c direct\n"
+		"Prints, per case and quantity, the median, 90th percentile\n"
+		"and maximum in microseconds, then one key=value line per case.\n"
+		"fork, cfork: the call until it returns in the parent; infork:\n"
+		"the fork inside cfork; quiesce: stopping the siblings; qr:\n"
+		"cfork - infork (quiesce + resume); resume: qr - quiesce;\n"
+		"broadcast: glibc's setuid(getuid()), which signals every\n"
+		"thread and waits for each; probe: cfork_probe().\n",
+		prog, DEFAULT_N, prog);
 }
 
-static bool parse_count(const char *s, int lo, int hi, int *out)
+static bool parse_int(const char *s, int lo, int hi, int *out)
 {
 	char *end;
 	errno = 0;
@@ -352,28 +443,150 @@ static bool parse_count(const char *s, int lo, int hi, int *out)
 	return true;
 }
 
+/* "1,8,64" into at most MAX_COUNTS numbers; false on anything else. */
+static bool parse_list(const char *s, int lo, int hi, int *v, int *n)
+{
+	char buf[256];
+	if (strlen(s) >= sizeof buf)
+		return false;
+	strcpy(buf, s);
+	*n = 0;
+	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (*n == MAX_COUNTS || !parse_int(tok, lo, hi, &v[*n]))
+			return false;
+		(*n)++;
+	}
+	return *n > 0;
+}
+
+static bool has_case(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == len && !strncmp(p, name, len))
+			return true;
+		p += l + (e != NULL);
+	}
+	return false;
+}
+
+/* -o: the calls to keep, as 1u << OP_*. */
+static bool parse_calls(const char *list, unsigned *ops)
+{
+	*ops = 0;
+	if (has_case(list, "fork"))
+		*ops |= 1u << OP_FORK;
+	if (has_case(list, "cfork"))
+		*ops |= 1u << OP_CFORK;
+	if (has_case(list, "broadcast"))
+		*ops |= 1u << OP_BROADCAST;
+	unsigned n = 0;
+	for (const char *p = list; *p; p++)
+		n += *p == ',';
+	return *ops && (unsigned)__builtin_popcount(*ops) == n + 1;
+}
+
+static bool known_cases(const char *list)
+{
+	static const char *const names[] = { "idle", "busy", "mem", "direct",
+					     "probe", "libc", "all" };
+	char buf[256];
+	if (!*list || strlen(list) >= sizeof buf)
+		return false;
+	strcpy(buf, list);
+	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+			ok |= !strcmp(tok, names[i]);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Fewer repetitions where one call takes long, so that make bench ends in
+ * minutes; never fewer than 10 (the 90th percentile needs some). */
+static int reps_for(int n, int siblings, int gib)
+{
+	int r = n;
+	if (siblings >= 1000)
+		r = n / 8;
+	else if (siblings >= 256)
+		r = n / 4;
+	if (gib)
+		r = n / (2 * gib);
+	return r < 10 ? 10 : r;
+}
+
+static struct bcase *add(struct bcase *plan, int *np, const char *fmt,
+			 int arg)
+{
+	struct bcase *c = &plan[(*np)++];
+	memset(c, 0, sizeof *c);
+	snprintf(c->name, sizeof c->name, fmt, arg);
+	c->nkinds = 1;
+	c->ops = 1u << OP_FORK | 1u << OP_CFORK | 1u << OP_BROADCAST;
+	return c;
+}
+
 int main(int argc, char **argv)
 {
-	int threads = 0, n = DEFAULT_N, opt;
+	int n = DEFAULT_N, busy = 8, opt;
+	int counts[MAX_COUNTS] = { 0, 1, 8, 64, 256, 1000 }, ncounts = 6;
+	int sizes[MAX_COUNTS] = { 1, 4 }, nsizes = 2;
 	const char *which = "all";
-	while ((opt = getopt(argc, argv, "t:n:c:h")) != -1) {
+	unsigned only = ~0u;
+	while ((opt = getopt(argc, argv, "c:n:t:b:g:o:h")) != -1) {
 		switch (opt) {
-		case 't':
-			if (!parse_count(optarg, 1, MAX_THREADS, &threads)) {
-				fprintf(stderr, "forklat: -t wants 1 to %d\n",
-					MAX_THREADS);
+		case 'c':
+			which = optarg;
+			if (!known_cases(which)) {
+				fprintf(stderr, "forklat: unknown case in "
+					"'%s'\n", which);
+				usage(stderr, argv[0]);
 				return 2;
 			}
 			break;
 		case 'n':
-			if (!parse_count(optarg, 1, 10000000, &n)) {
+			if (!parse_int(optarg, 1, 10000000, &n)) {
 				fprintf(stderr, "forklat: -n wants a positive "
 					"number\n");
 				return 2;
 			}
 			break;
-		case 'c':
-			which = optarg;
+		case 't':
+			if (!parse_list(optarg, 0, 10000, counts, &ncounts)) {
+				fprintf(stderr, "forklat: -t wants up to %d "
+					"counts from 0 to 10000, comma-"
+					"separated\n", MAX_COUNTS);
+				return 2;
+			}
+			break;
+		case 'b':
+			if (!parse_int(optarg, 1, 10000, &busy)) {
+				fprintf(stderr, "forklat: -b wants 1 to "
+					"10000\n");
+				return 2;
+			}
+			break;
+		case 'g':
+			if (!parse_list(optarg, 1, 1024, sizes, &nsizes)) {
+				fprintf(stderr, "forklat: -g wants up to %d "
+					"sizes from 1 to 1024 GiB, comma-"
+					"separated\n", MAX_COUNTS);
+				return 2;
+			}
+			break;
+		case 'o':
+			if (!parse_calls(optarg, &only)) {
+				fprintf(stderr, "forklat: -o wants fork, cfork "
+					"or broadcast, comma-separated\n");
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -387,64 +600,107 @@ int main(int argc, char **argv)
 		usage(stderr, argv[0]);
 		return 2;
 	}
-
-	struct plan { enum kind k; int threads; } plan[8];
-	int nplan = 0;
-	bool all = !strcmp(which, "all");
-	if (all || !strcmp(which, "idle")) {
-		if (threads) {
-			plan[nplan++] = (struct plan){ IDLE, threads };
-		} else {
-			plan[nplan++] = (struct plan){ IDLE, 1 };
-			plan[nplan++] = (struct plan){ IDLE, 8 };
-			plan[nplan++] = (struct plan){ IDLE, 64 };
-		}
+	bool all = has_case(which, "all");
+	const char *mode = getenv("CFORK_MODE");
+	bool direct_env = mode && !strcmp(mode, "direct");
+	if (has_case(which, "direct") && !direct_env) {
+		fprintf(stderr, "forklat: case direct needs CFORK_MODE=direct "
+			"in the environment (libcfork reads it when it is "
+			"loaded): CFORK_MODE=direct %s -c direct\n", argv[0]);
+		return 2;
 	}
-	int busy = threads ? threads : DEFAULT_STRESS_THREADS;
-	for (enum kind k = MALLOC; k <= STRESS; k++)
-		if (all || !strcmp(which, kind_name[k]))
-			plan[nplan++] = (struct plan){ k, busy };
-	if (nplan == 0) {
-		fprintf(stderr, "forklat: unknown case '%s'\n", which);
-		usage(stderr, argv[0]);
+	if (direct_env && (all || strcmp(which, "direct"))) {
+		fprintf(stderr, "forklat: CFORK_MODE=direct makes every cfork "
+			"direct: run only -c direct with it\n");
 		return 2;
 	}
 
-	signal(SIGALRM, on_alarm);
-	struct result res[8];
-	int done = 0, failures = 0;
-	for (int i = 0; i < nplan; i++) {
-		if (measure(plan[i].k, plan[i].threads, n, &res[done]) < 0) {
-			fprintf(stderr, "forklat: cannot run case %s-%d\n",
-				kind_name[plan[i].k], plan[i].threads);
-			return 1;
+	static struct bcase plan[MAX_CASES];
+	int np = 0;
+	struct bcase *c;
+	if (all || has_case(which, "idle"))
+		for (int i = 0; i < ncounts; i++) {
+			c = add(plan, &np, "idle-%d", counts[i]);
+			c->per_kind = counts[i];
+			c->reps = reps_for(n, counts[i], 0);
 		}
-		failures += res[done].failures;
-		done++;
+	if (all || has_case(which, "busy")) {
+		c = add(plan, &np, "busy-%d", busy);
+		c->kinds[0] = SIB_SPIN;
+		c->per_kind = busy;
+		c->reps = reps_for(n, busy, 0);
+	}
+	if (all || has_case(which, "mem"))
+		for (int i = 0; i < nsizes; i++)
+			for (int thp = 0; thp < 2; thp++) {
+				c = add(plan, &np, thp ? "mem-%dg-thp" :
+					"mem-%dg-4k", sizes[i]);
+				c->per_kind = MEM_SIBLINGS;
+				c->gib = sizes[i];
+				c->thp = thp;
+				c->ops &= ~(1u << OP_BROADCAST);
+				c->reps = reps_for(n, MEM_SIBLINGS, sizes[i]);
+			}
+	if (has_case(which, "direct")) {
+		c = add(plan, &np, "direct-%d", MEM_SIBLINGS);
+		c->per_kind = MEM_SIBLINGS;
+		c->direct = true;
+		c->ops &= ~(1u << OP_BROADCAST);
+		c->reps = 2 * n;
+	}
+	if (all || has_case(which, "libc")) {
+		static const enum sib_kind k[] = { SIB_MALLOC, SIB_STDIO,
+						   SIB_CHURN };
+		static const char *const name[] = { "malloc-%d", "stdio-%d",
+						    "churn-%d" };
+		for (int i = 0; i < 3; i++) {
+			c = add(plan, &np, name[i], LIBC_SIBLINGS);
+			c->kinds[0] = k[i];
+			c->per_kind = LIBC_SIBLINGS;
+			c->reps = reps_for(n, LIBC_SIBLINGS, 0);
+		}
+		c = add(plan, &np, "stress-%d", 3 * LIBC_SIBLINGS);
+		memcpy(c->kinds, k, sizeof k);
+		c->nkinds = 3;
+		c->per_kind = LIBC_SIBLINGS;
+		c->reps = reps_for(n, 3 * LIBC_SIBLINGS, 0);
+	}
+	bool want_probe = all || has_case(which, "probe");
+	if (want_probe) {
+		/* Its cost must not grow with the caller's memory. */
+		c = add(plan, &np, "probe", 0);
+		c->ops = 1u << OP_PROBE;
+		c->reps = n;
+		c = add(plan, &np, "probe-1g", 0);
+		c->ops = 1u << OP_PROBE;
+		c->gib = 1;
+		c->reps = n;
 	}
 
-	printf("%-11s %7s %7s %10s %10s %10s %10s %7s\n", "case",
-	       "threads", "n", "fork_med", "fork_max", "cfork_med",
-	       "cfork_max", "ratio");
-	printf("%-11s %7s %7s %10s %10s %10s %10s %7s\n", "", "", "", "us",
-	       "us", "us", "us", "median");
-	for (int i = 0; i < done; i++) {
-		const struct result *r = &res[i];
-		printf("%-11s %7d %7d %10.1f %10.1f %10.1f %10.1f %7.2f\n",
-		       r->name, r->threads, r->n, r->fork_med, r->fork_max,
-		       r->cfork_med, r->cfork_max,
-		       r->fork_med > 0 ? r->cfork_med / r->fork_med : 0.0);
+	for (int i = 0; i < np; i++)
+		if (plan[i].ops != 1u << OP_PROBE)
+			plan[i].ops &= only | 1u << OP_PROBE;
+
+	kv = open_memstream(&kv_lines, &kv_len);
+	if (!kv) {
+		fprintf(stderr, "forklat: no memory\n");
+		return 1;
 	}
-	printf("\n");
-	for (int i = 0; i < done; i++) {
-		const struct result *r = &res[i];
-		printf("case=%s threads=%d n=%d fork_median_us=%.1f "
-		       "fork_max_us=%.1f cfork_median_us=%.1f "
-		       "cfork_max_us=%.1f ratio=%.3f failures=%d\n",
-		       r->name, r->threads, r->n, r->fork_med, r->fork_max,
-		       r->cfork_med, r->cfork_max,
-		       r->fork_med > 0 ? r->cfork_med / r->fork_med : 0.0,
-		       r->failures);
+	signal(SIGALRM, on_alarm);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	series_print_header(stdout);
+	int status = 0;
+	for (int i = 0; i < np; i++) {
+		int e = measure(&plan[i]);
+		if (e < 0) {
+			fprintf(stderr, "forklat: cannot run case %s\n",
+				plan[i].name);
+			return 1;
+		}
+		status |= e;
 	}
-	return failures ? 1 : 0;
+	fclose(kv);
+	printf("\n%s", kv_lines ? kv_lines : "");
+	free(kv_lines);
+	return status;
 }
