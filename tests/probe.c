@@ -7,8 +7,14 @@
  *   verdicts small=V thp=V hugetlb=V auto=direct|quiesce hugetlb_auto=...
  */
 #include <cfork.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "test.h"
@@ -136,6 +142,55 @@ static void check_auto(const char **auto_m, const char **huge_m)
 	munmap(h, len);
 }
 
+/* Makes io_uring_setup fail with EPERM in this process and the programs
+ * it runs, as a seccomp policy or kernel.io_uring_disabled=2 would. */
+static bool forbid_io_uring(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+/* Without io_uring the probe cannot tell, says why, and auto mode stops
+ * threads.  In a child: the filter and the fresh answer stay there. */
+static void check_without_io_uring(void)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (!forbid_io_uring()) {
+			printf("no io_uring: seccomp unavailable, not checked\n");
+			fflush(stdout);
+			_exit(0);
+		}
+		struct cfork_probe_result r;
+		CHECK(cfork_probe(&r, sizeof r, CFORK_PROBE_FRESH) ==
+		      CFORK_CANNOT_TELL);
+		for (int k = 0; k < CFORK_PATHS; k++) {
+			CHECK(r.path[k].verdict == CFORK_CANNOT_TELL);
+			CHECK(strstr(r.path[k].reason, "io_uring"));
+		}
+		printf("no io_uring: %s\n", r.path[0].reason);
+		CHECK(method_of_one_cfork() == CFORK_METHOD_QUIESCE);
+		fflush(stdout);
+		_exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	t_alarm(300);
@@ -146,6 +201,7 @@ int main(void)
 	const char *v[CFORK_PATHS], *auto_m, *huge_m;
 	check_against_tearing(v);
 	check_auto(&auto_m, &huge_m);
+	check_without_io_uring();
 	printf("verdicts small=%s thp=%s hugetlb=%s auto=%s hugetlb_auto=%s\n",
 	       v[0], v[1], v[2], auto_m, huge_m);
 	return T_PASS;
