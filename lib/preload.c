@@ -42,9 +42,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <link.h>
 #include <pty.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,25 +72,43 @@ static void say(const char *msg)
 	(void)r;
 }
 
-/* The object a symbol found in the global scope belongs to. */
-static const void *base_of(const char *name)
+/* Positions, in the list of loaded objects, of the ones that contain two
+ * addresses.  Objects loaded at start-up are listed in the order of the
+ * global symbol search scope (breadth first: executable, preloads, their
+ * dependencies). */
+struct order {
+	uintptr_t addr[2];
+	int at[2];
+	int n;
+};
+
+static int visit(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	Dl_info di;
-	void *p = dlsym(RTLD_DEFAULT, name);
-	if (!p || !dladdr(p, &di))
-		return NULL;
-	return di.dli_fbase;
+	struct order *o = arg;
+	(void)size;
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < info->dlpi_phnum; i++) {
+			const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+			uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+			if (ph->p_type == PT_LOAD && o->at[k] < 0 &&
+			    o->addr[k] >= lo && o->addr[k] - lo < ph->p_memsz)
+				o->at[k] = o->n;
+		}
+	o->n++;
+	return 0;
 }
 
-/* Do the names libcfork wraps reach libcfork first?  One of each kind is
- * asked: the atfork registration and the signal mask. */
+/* Does libcfork come before libc in the search order?  Then its wrappers
+ * are reached first, or through an interposer that chains with
+ * RTLD_NEXT (AddressSanitizer's do). */
 static bool libcfork_first(void)
 {
-	Dl_info self;
-	if (!dladdr((void *)cfork, &self))
-		return false;
-	return base_of("__register_atfork") == self.dli_fbase &&
-	       base_of("pthread_sigmask") == self.dli_fbase;
+	struct order o = {
+		.addr = { (uintptr_t)cfork, (uintptr_t)gnu_get_libc_version },
+		.at = { -1, -1 },
+	};
+	dl_iterate_phdr(visit, &o);
+	return o.at[0] >= 0 && o.at[1] >= 0 && o.at[0] < o.at[1];
 }
 
 /* Idempotent, and cheap after the first call: a fork may come from
