@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # cfork-run and libcfork-preload.so, from the outside:
 #  - --help, --version, and each error: a bad option (125), no such
-#    program (127), not executable (126), a static binary (126, found
-#    without running it);
+#    program (127), not executable, a static binary or one for another
+#    machine (126, found without running it);
 #  - LD_PRELOAD: appended to the user's entries, libcfork before the shim,
 #    inherited by exec'd programs, or not with --no-inherit (the user's
 #    entries stay); options become the library's environment variables;
@@ -122,6 +122,13 @@ if ${CC:-cc} -static -o "$tmp/static" "$tmp/static.c" 2>/dev/null; then
 else
 	echo "note: no static binary could be built here: that check skipped"
 fi
+
+# Not x86-64: a copy of a real program marked 32-bit (ELF class 1).
+cp "$probe" "$tmp/foreign" && chmod +x "$tmp/foreign" &&
+	printf '\001' | dd of="$tmp/foreign" bs=1 seek=4 conv=notrunc 2>/dev/null
+out=$("$run" "$tmp/foreign" 2>&1)
+status "not an x86-64 program" 126 $?
+expect "not an x86-64 program: message" 'not an x86-64 64-bit program' "$out"
 
 out=$("$run" sh -c 'exit 42' 2>&1)
 status "the program's own status" 42 $?
