@@ -8,13 +8,13 @@
 # the 20, with and without the shim, and their ratio.
 #
 # Environment: CFORK_RUN (required) the cfork-run to test;
-# CLIENTS_SAVES (20) saves per run; CLIENTS_KEYS (500000) keys loaded
+# CLIENTS_SAVES (20) saves per run; CLIENTS_KEYS (200000) keys loaded
 # before the first save; CLIENTS_SUMMARY, a file the summary line is
 # appended to.
 set -u
 
 saves=${CLIENTS_SAVES:-20}
-keys=${CLIENTS_KEYS:-500000}
+keys=${CLIENTS_KEYS:-200000}
 summary_file=${CLIENTS_SUMMARY:-/dev/null}
 save_bound=120        # seconds one BGSAVE may take
 start_bound=100       # tenths of a second for the server to answer
@@ -144,9 +144,11 @@ wait_save() {
 	return 1
 }
 
-# One run: server, data, load, $saves BGSAVEs; $1 is plain or cfork.  Leaves $dir/forks (latest_fork_usec per save) and
-# sets ok (saves with status ok) and rdb_ok (dumps redis-check-rdb took).
+# One run: server, data, load, $saves BGSAVEs; $1 is plain or cfork.
+# Leaves $dir/forks (latest_fork_usec per save) and sets ok (saves with
+# status ok) and rdb_ok (dumps redis-check-rdb took).
 run() {
+	begin=$(date +%s)
 	start_server "$1"
 	out=$(cli debug populate "$keys" key 64) ||
 		fail "$1: DEBUG POPULATE failed: $out"
@@ -199,7 +201,7 @@ run() {
 	bench=
 	say "$1: $ok/$saves saves ok, $rdb_ok/$saves dumps ok," \
 		"$forks forks, $keys_now keys, I/O threads handled" \
-		"$reads reads and $writes writes"
+		"$reads reads and $writes writes, $(($(date +%s) - begin)) s"
 	[ "${reads:-0}" -gt 0 ] && [ "${writes:-0}" -gt 0 ] ||
 		fail "$1: the I/O threads never ran (reads $reads, writes $writes)"
 	cli shutdown nosave >/dev/null 2>&1
@@ -223,8 +225,11 @@ parked=$(sed -n 's/.*method quiesce.*parked \([0-9]*\) .*/\1/p' "$log" |
 	median)
 quiesce_us=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
 	"$log" | median)
+fork_us=$(sed -n 's/.*method quiesce.* fork \([0-9]*\) us.*/\1/p' \
+	"$log" | median)
 say "cfork: $quiesced forks through cfork, $coherent coherent, median" \
-	"$parked threads parked, median quiesce $quiesce_us us"
+	"$parked threads parked; medians: quiesce $quiesce_us us, libc's" \
+	"fork() inside cfork $fork_us us"
 grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
 
 ratio=$(awk -v a="$cfork_med" -v b="$plain_med" \
