@@ -16,8 +16,10 @@
 
 #include <errno.h>
 #include <libunwind.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -178,24 +180,68 @@ static int get_proc_name(unw_addr_space_t a, unw_word_t addr, char *buf,
 	return -UNW_ENOINFO;
 }
 
+static void count_task(pid_t tid, void *arg)
+{
+	(void)tid;
+	(void)arg;
+}
+
+static unw_accessors_t accessors = {
+	.find_proc_info = find_proc_info,
+	.put_unwind_info = put_unwind_info,
+	.get_dyn_info_list_addr = get_dyn_info_list_addr,
+	.access_mem = access_mem,
+	.access_reg = access_reg,
+	.access_fpreg = access_fpreg,
+	.resume = resume,
+	.get_proc_name = get_proc_name,
+};
+
+/* libunwind initialises itself at the first call that needs it, this one
+ * (not at unw_create_addr_space, which only allocates). */
+static void set_policy(void)
+{
+	unw_set_caching_policy(as, UNW_CACHE_NONE);
+}
+
+/*
+ * libunwind's initialisation opens a pipe that only its own local unwinder
+ * uses (to check addresses), which this library never calls: every process
+ * it is loaded into would hold two descriptors it did not open, and a
+ * program that expects the lowest free one, or lists its own (CPython's
+ * test_subprocess does), sees them.  With no descriptor free below
+ * RLIMIT_NOFILE the pipe cannot be made and libunwind goes on without it
+ * (its local unwinder would open it when first used).  The limit is the
+ * whole process's, so this is done only while it has a single thread, and
+ * around nothing else (an allocator initialising itself opens files).
+ */
+static void without_new_descriptors(void (*fn)(void))
+{
+	struct rlimit old, none;
+	int lowest = 0;
+	if (cf_tasks_scan(count_task, NULL) != 1 ||
+	    getrlimit(RLIMIT_NOFILE, &old) < 0) {
+		fn();
+		return;
+	}
+	while ((rlim_t)lowest < old.rlim_cur && fcntl(lowest, F_GETFD) >= 0)
+		lowest++;
+	none = old;
+	none.rlim_cur = (rlim_t)lowest;
+	bool lowered = setrlimit(RLIMIT_NOFILE, &none) == 0;
+	fn();
+	if (lowered)
+		setrlimit(RLIMIT_NOFILE, &old);
+}
+
 int cf_unwind_init(void)
 {
-	static unw_accessors_t acc = {
-		.find_proc_info = find_proc_info,
-		.put_unwind_info = put_unwind_info,
-		.get_dyn_info_list_addr = get_dyn_info_list_addr,
-		.access_mem = access_mem,
-		.access_reg = access_reg,
-		.access_fpreg = access_fpreg,
-		.resume = resume,
-		.get_proc_name = get_proc_name,
-	};
 	if (as)
 		return 0;
-	as = unw_create_addr_space(&acc, 0);
+	as = unw_create_addr_space(&accessors, 0);
 	if (!as)
 		return -ENOMEM;
-	unw_set_caching_policy(as, UNW_CACHE_NONE);
+	without_new_descriptors(set_policy);
 	return 0;
 }
 

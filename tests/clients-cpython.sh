@@ -1,0 +1,189 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# CPython's own fork tests under the shim (make check-clients).  Debian's
+# python3.11 runs test_fork1, test_threading, test_os, test_subprocess and
+# test_multiprocessing_fork from libpython3.11-testsuite once plainly and
+# once under cfork-run (whose preload every process it starts inherits).
+# A test that fails under the shim but not without it, and again when run
+# alone under the shim, fails this script; one that fails in both runs is
+# the machine's, and is listed.
+#
+# Environment: CFORK_RUN (required) the cfork-run to test; CLIENTS_PYTHON
+# (/usr/bin/python3.11); CLIENTS_JOBS (0: regrtest's own choice) for -j;
+# CLIENTS_TESTS to run other test modules; CLIENTS_SUMMARY, a file the
+# summary line is appended to.
+set -u
+
+py=${CLIENTS_PYTHON:-/usr/bin/python3.11}
+jobs=${CLIENTS_JOBS:-0}
+tests=${CLIENTS_TESTS:-test_fork1 test_threading test_os test_subprocess test_multiprocessing_fork}
+summary_file=${CLIENTS_SUMMARY:-/dev/null}
+run_bound=3000        # seconds for one whole regrtest run
+test_bound=1200       # seconds for one test module (regrtest --timeout)
+
+say() { printf 'cpython: %s\n' "$*"; }
+skip() { say "SKIP: $*"; printf 'cpython: skipped (%s)\n' "$*" >>"$summary_file"; exit 77; }
+fail() { say "FAIL: $*"; printf 'cpython: FAILED (%s)\n' "$*" >>"$summary_file"; exit 1; }
+
+if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
+	echo "clients-cpython.sh: CFORK_RUN must name the cfork-run to test" >&2
+	exit 99
+fi
+command -v timeout >/dev/null 2>&1 || skip "timeout not found"
+
+# Debian's interpreter and its test suite, installed here when missing.
+have_suite() {
+	[ -x "$py" ] && "$py" -c 'import test.support, test.test_fork1' \
+		>/dev/null 2>&1
+}
+if ! have_suite; then
+	sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
+		skip "python3.11/libpython3.11-testsuite missing, and no sudo to install them"
+	fi
+	say "installing python3.11 libpython3.11-testsuite"
+	timeout 600 $sudo apt-get update -q >/dev/null 2>&1
+	timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends \
+		python3.11 libpython3.11-testsuite >/dev/null 2>&1
+	have_suite || skip "$py cannot import test.test_fork1 and apt-get install failed"
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-cpython.XXXXXX") || fail "mktemp -d"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 2' HUP INT TERM
+
+# The interpreter's os.fork() must reach cfork() under cfork-run: a fork
+# with one other thread alive (asleep in time.sleep) must report that
+# thread parked.  $1 is the other thread's loop.
+probe() {
+	CFORK_DEBUG=1 timeout 60 "$CFORK_RUN" -- "$py" -c "
+import os, threading, time
+done = threading.Event()
+def other():
+    $1
+t = threading.Thread(target=other)
+t.start()
+time.sleep(0.1)
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+done.set()
+t.join()
+" 2>&1 | sed -n 's/^libcfork: cfork: pid [0-9]*, method //p'
+}
+report=$(probe 'while not done.is_set(): time.sleep(0.001)')
+case $report in
+"quiesce, coherent: parked 1 "*) ;;
+*) fail "os.fork() under cfork-run did not go through cfork(): $report" ;;
+esac
+say "os.fork() with a thread in time.sleep: $report"
+# Not a failure (yet): a thread blocked in an untimed sem_wait (every
+# Python lock, Event.wait(), Thread.join() without a timeout) is not
+# parked; every fork then waits for CFORK_TIMEOUT_MS.  Shown as it is.
+report=$(probe 'done.wait()')
+say "os.fork() with a thread in Event.wait(): $report"
+
+# Passed, failed and skipped test cases of a JUnit file, and the failed ids
+# one a line in $2.  A module that reported nothing (a crashed or killed
+# worker) counts as one failure named after it.
+junit_summary() {
+	"$py" - "$1" "$2" "$tests" <<-'EOF'
+	import sys, xml.etree.ElementTree as ET
+	path, out, modules = sys.argv[1], sys.argv[2], sys.argv[3].split()
+	failed, seen, total, skipped = [], set(), 0, 0
+	try:
+	    cases = ET.parse(path).getroot().iter('testcase')
+	except (OSError, ET.ParseError):
+	    cases = []
+	for case in cases:
+	    name = case.get('name', '?')
+	    total += 1
+	    seen.update(m for m in modules if name.startswith('test.' + m + '.'))
+	    kinds = {child.tag for child in case}
+	    if kinds & {'failure', 'error'}:
+	        failed.append(name)
+	    elif 'skipped' in kinds:
+	        skipped += 1
+	failed += [m + ' (no result)' for m in modules if m not in seen]
+	with open(out, 'w') as f:
+	    f.writelines(n + '\n' for n in sorted(failed))
+	print(f'{total} tests, {total - len(failed) - skipped} passed, '
+	      f'{len(failed)} failed, {skipped} skipped')
+	EOF
+}
+
+# One regrtest run in a directory of its own; $1 is plain or cfork.
+regrtest() {
+	dir=$tmp/$1
+	mkdir -p "$dir"
+	set -- "$1" "$py" -m test -j"$jobs" --timeout "$test_bound" \
+		--junit-xml "$dir/junit.xml" $tests
+	start=$(date +%s)
+	if [ "$1" = cfork ]; then
+		shift
+		(cd "$dir" && TMPDIR=$dir timeout "$run_bound" "$CFORK_RUN" -- \
+			"$@" >"$dir/out" 2>&1)
+	else
+		shift
+		(cd "$dir" && TMPDIR=$dir timeout "$run_bound" "$@" \
+			>"$dir/out" 2>&1)
+	fi
+	rc=$?
+	secs=$(($(date +%s) - start))
+}
+
+regrtest plain
+plain_rc=$rc plain_secs=$secs
+plain_sum=$(junit_summary "$tmp/plain/junit.xml" "$tmp/plain/failed")
+say "without the shim: $plain_sum, regrtest exit $plain_rc, $plain_secs s"
+regrtest cfork
+cfork_rc=$rc cfork_secs=$secs
+cfork_sum=$(junit_summary "$tmp/cfork/junit.xml" "$tmp/cfork/failed")
+say "under cfork-run:  $cfork_sum, regrtest exit $cfork_rc, $cfork_secs s"
+
+both=$(comm -12 "$tmp/plain/failed" "$tmp/cfork/failed")
+only=$(comm -13 "$tmp/plain/failed" "$tmp/cfork/failed")
+[ -z "$both" ] || say "failing in both runs (the machine, not libcfork):" \
+	$both
+
+# A test that failed only under the shim runs again, alone, under it: one
+# that passes then was disturbed by the load of the parallel run.
+regressions= flaky=
+for id in $only; do
+	case $id in
+	*"(no result)"*)
+		regressions="$regressions $id"
+		continue ;;
+	esac
+	module=$(echo "$id" | cut -d. -f2)
+	if (cd "$tmp/cfork" && TMPDIR=$tmp/cfork timeout "$test_bound" \
+		"$CFORK_RUN" -- "$py" -m test -v --timeout "$test_bound" \
+		"$module" -m "$id" >"$tmp/rerun.out" 2>&1) &&
+		grep -q '^Ran 1 test' "$tmp/rerun.out"; then
+		flaky="$flaky $id"
+	else
+		regressions="$regressions $id"
+		say "fails again under the shim: $id"
+		sed -n '/^\(FAIL\|ERROR\):/,/^---*$/p; /^Traceback/,/^[A-Za-z]*Error/p' \
+			"$tmp/rerun.out" | head -n 40
+	fi
+done
+[ -z "$flaky" ] || say "failed once under the shim, passed alone:" $flaky
+if [ -n "$only" ]; then
+	say "output of the run under the shim:"
+	grep -v '^0:' "$tmp/cfork/out" | head -n 60
+fi
+
+nregress=$(echo $regressions | wc -w)
+line="without the shim $plain_sum ($plain_secs s);"
+line="$line under cfork-run $cfork_sum ($cfork_secs s);"
+line="$line $nregress failing only under the shim"
+[ $nregress -eq 0 ] || line="$line:$regressions"
+say "$line"
+verdict=ok
+[ $nregress -eq 0 ] || verdict=FAILED
+printf 'cpython: %s: %s\n' "$verdict" "$line" >>"$summary_file"
+[ $verdict = ok ]
