@@ -234,6 +234,8 @@ const struct cf_object *cf_objects_find(uintptr_t ip);
 #define CF_FN_CALLBACK 4u   /* holds no lock while it calls user code */
 #define CF_FN_DENY     8u   /* may block holding a lock fork() takes */
 unsigned cf_objects_fn_class(uintptr_t ip);
+/* The class of the libc function that starts exactly at addr, else 0. */
+unsigned cf_objects_entry_class(uintptr_t addr);
 /* The address of libc's own definition of name (default version). */
 void *cf_libc_sym(const char *name);
 

@@ -435,3 +435,18 @@ unsigned cf_objects_fn_class(uintptr_t ip)
 	}
 	return 0;
 }
+
+unsigned cf_objects_entry_class(uintptr_t addr)
+{
+	size_t lo = 0, hi = nfns;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (addr < fns[mid].lo)
+			hi = mid;
+		else if (addr >= fns[mid].hi)
+			lo = mid + 1;
+		else
+			return addr == fns[mid].lo ? fns[mid].class : 0;
+	}
+	return 0;
+}

@@ -11,9 +11,11 @@
  * joins one and holds nothing):
  *
  *  - The innermost run, when the thread is executing in libc right now, is
- *    safe when its outermost function (the one the program called) is on
- *    the ANYTIME list (system call wrappers, waits on the program's own
- *    mutexes and condition variables), or when no DENY caller is in the
+ *    safe when the function the program called is on the ANYTIME list
+ *    (system call wrappers, waits on the program's own mutexes, condition
+ *    variables and semaphores): its outermost frame, or the function the
+ *    program's call instruction names (sem_wait tail-calls a function with
+ *    no exported name, so its own frame is gone), or when no DENY caller is in the
  *    run and the thread is asleep: in a system call of a BLOCKING wrapper
  *    (fgets on a terminal, getaddrinfo, system's waitpid), or in a sleep,
  *    timed wait or multiplexer our signal interrupted (sem_timedwait and
@@ -151,6 +153,59 @@ static bool after_call(uintptr_t ra)
 	return false;
 }
 
+static bool read_word(uintptr_t addr, uintptr_t *out)
+{
+	if (!cf_mem_readable(addr, sizeof *out))
+		return false;
+	memcpy(out, (const void *)addr, sizeof *out);
+	return true;
+}
+
+/* Where a PLT entry at t jumps: endbr64 and bnd prefixes, then
+ * jmp *disp32(%rip), through the GOT slot the loader has filled. */
+static uintptr_t through_plt(uintptr_t t)
+{
+	if (!cf_mem_readable(t, 16))
+		return t;
+	const unsigned char *p = (const unsigned char *)t;
+	size_t i = 0;
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		i = 4;
+	if (p[i] == 0xf2)
+		i++;
+	if (p[i] != 0xff || p[i + 1] != 0x25)
+		return t;
+	int32_t disp;
+	memcpy(&disp, p + i + 2, sizeof disp);
+	uintptr_t slot = t + i + 6 + (uintptr_t)(intptr_t)disp, f;
+	return read_word(slot, &f) ? f : t;
+}
+
+/* The class of the libc function the program's call before ra went to:
+ * a direct call (to the function or its PLT entry) or a call through
+ * the GOT (-fno-plt).  The target must be a function's first byte, so a
+ * call decoded wrongly (the bytes of a register call that happen to look
+ * like e8) names nothing.  0 when the call cannot be read. */
+static unsigned called_class(uintptr_t ra)
+{
+	if (!cf_mem_readable(ra - 6, 6))
+		return 0;
+	const unsigned char *p = (const unsigned char *)ra;
+	int32_t rel;
+	uintptr_t target;
+	if (p[-6] == 0xff && p[-5] == 0x15) {
+		memcpy(&rel, p - 4, sizeof rel);
+		if (!read_word(ra + (uintptr_t)(intptr_t)rel, &target))
+			return 0;
+	} else if (p[-5] == 0xe8) {
+		memcpy(&rel, p - 4, sizeof rel);
+		target = through_plt(ra + (uintptr_t)(intptr_t)rel);
+	} else {
+		return 0;
+	}
+	return cf_objects_entry_class(target);
+}
+
 /* The rule is applied while the walk goes on, one frame at a time, so
  * that the handler keeps no array of frames on a thread's stack. */
 struct judge {
@@ -169,12 +224,16 @@ struct judge {
 	uintptr_t stack[CF_STACK_KEEP];
 };
 
-static bool run_safe(const struct judge *j, bool bottom)
+/* caller: the program's frame the run returns to, or NULL. */
+static bool run_safe(const struct judge *j, const struct cf_frame *caller,
+		     bool bottom)
 {
 	unsigned outer_class = class_of(&j->outer);
 	if (j->top)
 		return !bottom &&
 		       ((outer_class & CF_FN_ANYTIME) ||
+			(caller && !caller->exact_ip &&
+			 (called_class(caller->ip) & CF_FN_ANYTIME)) ||
 			(!j->deny && in_interrupted_sleep(j->uc)) ||
 			(!j->deny && (j->inner_class & CF_FN_BLOCKING) &&
 			 at_restartable_syscall(j->uc)) ||
@@ -208,7 +267,7 @@ static void end_run(struct judge *j, const struct cf_frame *caller,
 		    bool bottom)
 {
 	j->in_run = false;
-	if (run_safe(j, bottom))
+	if (run_safe(j, caller, bottom))
 		return;
 	j->unsafe = true;
 	struct cf_hijack h;
