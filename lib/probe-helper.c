@@ -70,21 +70,17 @@ static unsigned write_faults(volatile char *p)
 }
 
 /* Each path's two units: one pinned through a ring of its own, one not. */
-struct unit_pair {
-	char *pinned, *control;
-	int ring;
-};
-
-/* The region of a huge path is mapped at a huge-page boundary; for THP
- * it is then cut down to its first page, which keeps the huge folio:
- * that is the state fork itself leaves a pinned THP in (it splits the
- * huge mapping and copies page by page), without 511 more copies. */
-static int map_pair(struct cf_probe_path_raw *out, int ring, int kind,
-		    struct unit_pair *u)
+/* Maps one unit of the path's kind and pins its first page, through a
+ * ring of its own (a ring has one table of buffers).  A huge unit is
+ * mapped at a huge-page boundary; a THP is then cut down to its first
+ * page, which keeps the huge folio: that is the state fork itself leaves
+ * a pinned THP in (it splits the huge mapping and copies page by page),
+ * without 511 more copies.  Returns the pinned page, or NULL. */
+static char *map_pinned(struct cf_probe_path_raw *out, int ring, int kind)
 {
 	size_t unit = kind == CF_PROBE_SMALL ? SMALL_SIZE : HUGE_SIZE;
 	long flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	size_t len = 2 * unit;
+	size_t len = unit;
 	if (kind == CF_PROBE_HUGETLB)
 		flags |= MAP_HUGETLB;
 	if (kind == CF_PROBE_THP)
@@ -94,26 +90,21 @@ static int map_pair(struct cf_probe_path_raw *out, int ring, int kind,
 	if (m < 0 && m > -4096) {
 		out->stage = CF_PROBE_STAGE_MAP;
 		out->error = (int)-m;
-		return -1;
+		return NULL;
 	}
-	char *base = (char *)m;
+	char *page = (char *)m;
 	if (kind == CF_PROBE_THP) {
-		base = (char *)(((uintptr_t)base + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
-		sys(SYS_madvise, base, 2 * HUGE_SIZE, MADV_HUGEPAGE);
+		page = (char *)(((uintptr_t)page + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
+		sys(SYS_madvise, page, HUGE_SIZE, MADV_HUGEPAGE);
 	}
-	u->pinned = base;
-	u->control = base + unit;
 
 	/* One fault for the first write and none for the next page means a
 	 * huge page backs the unit (a small page would fault again). */
-	out->touch_faults = write_faults(u->pinned);
-	write_faults(u->control);
-	if (kind != CF_PROBE_SMALL) {
-		out->touch_faults += write_faults(u->pinned + SMALL_SIZE);
-		write_faults(u->control + SMALL_SIZE);
-	}
+	out->touch_faults = write_faults(page);
+	if (kind != CF_PROBE_SMALL)
+		out->touch_faults += write_faults(page + SMALL_SIZE);
 
-	struct { void *base; size_t len; } iov = { u->pinned, SMALL_SIZE };
+	struct { void *base; size_t len; } iov = { page, SMALL_SIZE };
 	if (kind == CF_PROBE_HUGETLB)
 		iov.len = HUGE_SIZE;
 	long r = sys6(SYS_io_uring_register, ring, IORING_REGISTER_BUFFERS,
@@ -121,16 +112,12 @@ static int map_pair(struct cf_probe_path_raw *out, int ring, int kind,
 	if (r < 0) {
 		out->stage = CF_PROBE_STAGE_PIN;
 		out->error = (int)-r;
-		return -1;
+		return NULL;
 	}
-	if (kind == CF_PROBE_THP) {
-		sys(SYS_madvise, u->pinned + SMALL_SIZE, HUGE_SIZE - SMALL_SIZE,
+	if (kind == CF_PROBE_THP)
+		sys(SYS_madvise, page + SMALL_SIZE, HUGE_SIZE - SMALL_SIZE,
 		    MADV_DONTNEED);
-		sys(SYS_madvise, u->control + SMALL_SIZE, HUGE_SIZE - SMALL_SIZE,
-		    MADV_DONTNEED);
-	}
-	u->ring = ring;
-	return 0;
+	return page;
 }
 
 static struct cf_probe_raw result;
@@ -148,19 +135,29 @@ static bool settled(unsigned n)
 		if (p->stage != CF_PROBE_STAGE_OK)
 			continue;
 		for (unsigned i = 1; i < n; i++)
-			if (!p->pinned[i] != !p->pinned[0] ||
-			    !p->control[i] != !p->control[0])
+			if (!p->pinned[i] != !p->pinned[0])
 				return false;
 	}
+	for (unsigned i = 1; i < n; i++)
+		if (!result.control[i] != !result.control[0])
+			return false;
 	return true;
 }
 
 __attribute__((used)) static void helper_main(void)
 {
 	result.magic = CF_PROBE_MAGIC;
-	struct unit_pair u[CF_PROBE_KINDS];
+	char *pinned[CF_PROBE_KINDS];
 	bool any = false;
-	for (int k = 0; k < CF_PROBE_KINDS; k++) {
+	/* The control: an unpinned small page, which every kernel makes
+	 * fault on the first write after a fork (copy on write).  If it does
+	 * not, the counts mean nothing. */
+	long c = sys6(SYS_mmap, 0, SMALL_SIZE, 3, MAP_PRIVATE | MAP_ANONYMOUS,
+		      -1, 0);
+	char *control = c < 0 && c > -4096 ? NULL : (char *)c;
+	if (control)
+		write_faults(control);
+	for (int k = 0; control && k < CF_PROBE_KINDS; k++) {
 		struct io_uring_params params;
 		for (size_t i = 0; i < sizeof params; i++)
 			((volatile char *)&params)[i] = 0;
@@ -169,8 +166,8 @@ __attribute__((used)) static void helper_main(void)
 			result.ring_error = (int)-ring;
 			break;
 		}
-		if (map_pair(&result.path[k], (int)ring, k, &u[k]) == 0)
-			any = true;
+		pinned[k] = map_pinned(&result.path[k], (int)ring, k);
+		any |= pinned[k] != NULL;
 	}
 
 	/* One fork per trial copies every path's pinned page.  Children are
@@ -194,18 +191,14 @@ __attribute__((used)) static void helper_main(void)
 			struct cf_probe_path_raw *p = &result.path[k];
 			if (p->stage != CF_PROBE_STAGE_OK)
 				continue;
-			p->pinned[n] = write_faults(u[k].pinned);
-			p->control[n] = write_faults(u[k].control);
+			p->pinned[n] = write_faults(pinned[k]);
 			p->trials = n + 1;
 		}
+		result.control[n] = write_faults(control);
 		n++;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		int status;
-		while (sys6(SYS_wait4, children[i], (long)&status, 0, 0, 0, 0) == -4)
-			;
-	}
-
+	/* The answer first: reaping the children (whose exits free what they
+	 * copied) need not delay the caller. */
 	const char *p = (const char *)&result;
 	size_t left = sizeof result;
 	while (left) {
@@ -213,9 +206,14 @@ __attribute__((used)) static void helper_main(void)
 		if (w == -4)
 			continue;
 		if (w <= 0)
-			sys(SYS_exit_group, 1, 0, 0);
+			break;
 		p += w;
 		left -= (size_t)w;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int status;
+		while (sys6(SYS_wait4, children[i], (long)&status, 0, 0, 0, 0) == -4)
+			;
 	}
 	sys(SYS_exit_group, 0, 0, 0);
 }

@@ -23,17 +23,19 @@ enum {
 
 struct cf_probe_path_raw {
 	int32_t stage, error;
-	uint32_t touch_faults;   /* faults of the first two writes to the
-				  * pinned unit (1 when a huge page backs it) */
+	uint32_t touch_faults;   /* faults of the first writes to the two
+				  * first pages of the pinned unit (1 when a
+				  * huge page backs it) */
 	uint32_t trials;         /* forks made */
-	uint32_t pinned[CF_PROBE_TRIALS];  /* faults of the first write */
-	uint32_t control[CF_PROBE_TRIALS]; /* after each fork */
+	uint32_t pinned[CF_PROBE_TRIALS];  /* faults of the first write
+					    * after each fork */
 };
 
 struct cf_probe_raw {
 	uint64_t magic;
 	int32_t ring_error;      /* errno of io_uring_setup, 0 if it worked */
 	int32_t pad;
+	uint32_t control[CF_PROBE_TRIALS]; /* the unpinned page's, likewise */
 	struct cf_probe_path_raw path[CF_PROBE_KINDS];
 };
 

@@ -249,12 +249,13 @@ static void ring_reason(int e, struct cfork_probe_path *p)
  * tearing.  A control page that does not fault means the sign itself does
  * not work here.
  */
-static void judge_path(const struct cf_probe_path_raw *r, int kind,
+static void judge_path(const struct cf_probe_raw *raw, int kind,
 		       struct cfork_probe_path *p)
 {
+	const struct cf_probe_path_raw *r = &raw->path[kind];
 	p->trials = r->trials;
 	p->pinned_faults = count_faulted(r->pinned, r->trials);
-	p->control_faults = count_faulted(r->control, r->trials);
+	p->control_faults = count_faulted(raw->control, r->trials);
 	p->verdict = CFORK_CANNOT_TELL;
 	if (r->stage == CF_PROBE_STAGE_MAP) {
 		if (kind == CF_PROBE_HUGETLB)
@@ -355,7 +356,7 @@ static void probe_fast(struct cfork_probe_result *r)
 		} else if (raw.ring_error) {
 			ring_reason(raw.ring_error, p);
 		} else {
-			judge_path(&raw.path[k], k, p);
+			judge_path(&raw, k, p);
 		}
 	}
 }
