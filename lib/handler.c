@@ -144,8 +144,14 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		goto out_parked;
 	}
 	if (hijack_pending()) {
+		/* Asked again while the redirect still waits: no news, so
+		 * no progress (the driver backs off only without it). */
+		bool again = atomic_load_explicit(&t->verdict,
+						  memory_order_relaxed) ==
+			     gen * 8u + CF_V_HIJACKED;
 		record_hijack(t, gen);
-		progress();
+		if (!again)
+			progress();
 		goto out;
 	}
 	struct cf_hijack hj;

@@ -50,6 +50,7 @@
 #define BACKOFF_NS (20u * 1000000u)      /* no progress for this long */
 #define CHECK_NS (2u * 1000000u)         /* untaken signal: look in /proc */
 #define RETRY_NS (100u * 1000u)          /* let an unsafe thread move on */
+#define REDIRECT_NS (2u * 1000000u)      /* redirected, yet not parked */
 
 static size_t last_count = 64;
 static uint64_t request_id;              /* grows across quiesces */
@@ -173,9 +174,13 @@ static struct tally pass(struct round *r, uint64_t now)
 			continue;
 		}
 		tl.pending++;
+		/* A redirected return may never fire: a siglongjmp out of
+		 * libc skips it, and the next call from the same frame
+		 * overwrites it.  Asked again, the handler finds it gone. */
 		if (v == CF_V_HIJACKED) {
 			tl.hijacked++;
-			continue;
+			if (now - t->sent_ns <= REDIRECT_NS)
+				continue;
 		}
 		tl.retry += v == CF_V_RETRY;
 		uint64_t taken = atomic_load_explicit(&t->taken,
