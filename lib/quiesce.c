@@ -54,7 +54,7 @@
 
 static size_t last_count = 64;
 static uint64_t request_id;              /* grows across quiesces */
-static pid_t driver;
+_Atomic pid_t cf_driver;                 /* the thread making the quiesce */
 
 struct round {
 	uint32_t gen;
@@ -67,7 +67,7 @@ static void insert_task(pid_t tid, void *arg)
 {
 	struct round *r = arg;
 	bool fresh;
-	if (tid == driver)
+	if (tid == atomic_load_explicit(&cf_driver, memory_order_relaxed))
 		return;
 	if (!cf_tasks_insert(tid, &fresh))
 		r->full = true;
@@ -347,7 +347,7 @@ bool cf_quiesce(struct cfork_report *st)
 	uint64_t deadline = t0 + (uint64_t)cf_config()->timeout_ms * 1000000u;
 	uint64_t pause_ns = 200000;
 	uint32_t stub_parks = atomic_load(&cf_stub_parks);
-	driver = cf_gettid();
+	atomic_store_explicit(&cf_driver, cf_gettid(), memory_order_relaxed);
 
 	wait_for_handlers();
 	cf_report_begin();
