@@ -103,6 +103,25 @@ static void record_hijack(struct cf_thread *t, uint32_t gen)
 	set_verdict(t, gen, CF_V_HIJACKED);
 }
 
+/* The walk needs about 6 KiB of stack below the handler's frame
+ * (libunwind's cursor and rule state).  A thread with less left (a small
+ * thread stack nearly used up, or a program's handler running on a small
+ * alternate stack) is not walked, since it would overflow into the guard
+ * page and the kernel would kill the process: it is treated like one found
+ * where it may not stop.  The main thread's stack grows on demand. */
+#define WALK_STACK 6144u
+
+static bool room_to_walk(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	stack_t ss;
+	if (cf_raw_syscall6(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 &&
+	    (ss.ss_flags & SS_ONSTACK))
+		return sp - (uintptr_t)ss.ss_sp >= WALK_STACK;
+	return cf_gettid() == getpid() ||
+	       cf_mem_readable(sp - WALK_STACK, WALK_STACK);
+}
+
 static void handler(int sig, siginfo_t *si, void *ctx)
 {
 	int saved_errno = errno;
@@ -144,12 +163,19 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		goto out_parked;
 	}
 	if (hijack_pending()) {
+		/* Asked again while the redirect still waits: no news, so
+		 * no progress (the driver backs off only without it). */
+		bool again = atomic_load_explicit(&t->verdict,
+						  memory_order_relaxed) ==
+			     gen * 8u + CF_V_HIJACKED;
 		record_hijack(t, gen);
-		progress();
+		if (!again)
+			progress();
 		goto out;
 	}
-	struct cf_hijack hj;
-	enum cf_verdict v = cf_safepoint_judge(uc, &hj);
+	struct cf_hijack hj = { .depth = 0 };
+	enum cf_verdict v = room_to_walk() ? cf_safepoint_judge(uc, &hj)
+					   : CF_RETRY;
 	if (v != CF_PARK) {
 		t->depth = hj.depth;
 		memcpy(t->stack, hj.stack, hj.depth * sizeof hj.stack[0]);

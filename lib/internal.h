@@ -102,6 +102,8 @@ int cf_quiesce_init(void);         /* 0 or -errno; once, before threads */
 bool cf_quiesce(struct cfork_report *st);
 void cf_resume(void);
 void cf_quiesce_child_reset(void);
+/* The thread making the current quiesce (it is not in the table). */
+extern _Atomic pid_t cf_driver;
 
 /* ---- tasks.c: the threads of one quiesce, by tid ---- */
 #define CF_STACK_KEEP 16

@@ -50,10 +50,11 @@
 #define BACKOFF_NS (20u * 1000000u)      /* no progress for this long */
 #define CHECK_NS (2u * 1000000u)         /* untaken signal: look in /proc */
 #define RETRY_NS (100u * 1000u)          /* let an unsafe thread move on */
+#define REDIRECT_NS (2u * 1000000u)      /* redirected, yet not parked */
 
 static size_t last_count = 64;
 static uint64_t request_id;              /* grows across quiesces */
-static pid_t driver;
+_Atomic pid_t cf_driver;                 /* the thread making the quiesce */
 
 struct round {
 	uint32_t gen;
@@ -66,7 +67,7 @@ static void insert_task(pid_t tid, void *arg)
 {
 	struct round *r = arg;
 	bool fresh;
-	if (tid == driver)
+	if (tid == atomic_load_explicit(&cf_driver, memory_order_relaxed))
 		return;
 	if (!cf_tasks_insert(tid, &fresh))
 		r->full = true;
@@ -173,9 +174,13 @@ static struct tally pass(struct round *r, uint64_t now)
 			continue;
 		}
 		tl.pending++;
+		/* A redirected return may never fire: a siglongjmp out of
+		 * libc skips it, and the next call from the same frame
+		 * overwrites it.  Asked again, the handler finds it gone. */
 		if (v == CF_V_HIJACKED) {
 			tl.hijacked++;
-			continue;
+			if (now - t->sent_ns <= REDIRECT_NS)
+				continue;
 		}
 		tl.retry += v == CF_V_RETRY;
 		uint64_t taken = atomic_load_explicit(&t->taken,
@@ -342,7 +347,7 @@ bool cf_quiesce(struct cfork_report *st)
 	uint64_t deadline = t0 + (uint64_t)cf_config()->timeout_ms * 1000000u;
 	uint64_t pause_ns = 200000;
 	uint32_t stub_parks = atomic_load(&cf_stub_parks);
-	driver = cf_gettid();
+	atomic_store_explicit(&cf_driver, cf_gettid(), memory_order_relaxed);
 
 	wait_for_handlers();
 	cf_report_begin();

@@ -109,7 +109,8 @@ static bool at_restartable_syscall(const ucontext_t *uc)
  * kernel clears it when that thread exits), expecting the tid: libc's
  * locks hold 0, 1 or 2, never a thread's ID.  The joiner holds no lock
  * while it waits there (pthread_join reaches the wait through a function
- * with no exported name, so the allow-lists cannot see it). */
+ * with no exported name, so the allow-lists cannot see it).  The thread
+ * joined may be the one making the cfork, which the table leaves out. */
 static bool join_wait(const ucontext_t *uc)
 {
 	const greg_t *g = uc->uc_mcontext.gregs;
@@ -120,7 +121,9 @@ static bool join_wait(const ucontext_t *uc)
 	return g[REG_RAX] == SYS_futex && cf_mem_readable(ip, 2) &&
 	       p[0] == 0x0f && p[1] == 0x05 &&
 	       (op == 0 /* FUTEX_WAIT */ || op == 9 /* FUTEX_WAIT_BITSET */) &&
-	       tid > 2 && cf_tasks_find(tid) != NULL;
+	       tid > 2 && (cf_tasks_find(tid) != NULL ||
+			    tid == atomic_load_explicit(&cf_driver,
+						 memory_order_relaxed));
 }
 
 /* A call that will fail with EINTR unless restart.c continues it left rip
