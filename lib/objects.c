@@ -309,6 +309,11 @@ static int collect_one(struct dl_phdr_info *info, size_t size, void *arg)
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
 		uintptr_t hi = lo + ph->p_memsz;
 		if (ph->p_type == PT_LOAD) {
+			if ((ph->p_flags & (PF_R | PF_W)) == PF_R &&
+			    o.nro < CF_OBJ_RO_MAX) {
+				o.ro[o.nro][0] = lo;
+				o.ro[o.nro++][1] = hi;
+			}
 			if (lo < o.lo)
 				o.lo = lo;
 			if (hi > o.hi)
@@ -419,6 +424,31 @@ const struct cf_object *cf_objects_find(uintptr_t ip)
 			return &objects[mid];
 	}
 	return NULL;
+}
+
+/* Objects do not overlap, so the order by text_lo is also the order of
+ * their whole extents. */
+bool cf_objects_readonly(uintptr_t addr, size_t len)
+{
+	size_t lo = 0, hi = nobjects;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct cf_object *o = &objects[mid];
+		if (addr < o->lo) {
+			hi = mid;
+		} else if (addr >= o->hi) {
+			lo = mid + 1;
+		} else {
+			if (!o->permanent)
+				return false;
+			for (unsigned i = 0; i < o->nro; i++)
+				if (addr >= o->ro[i][0] &&
+				    addr + len <= o->ro[i][1])
+					return true;
+			return false;
+		}
+	}
+	return false;
 }
 
 unsigned cf_objects_fn_class(uintptr_t ip)

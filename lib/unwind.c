@@ -63,8 +63,7 @@ static bool page_readable(uintptr_t page)
 
 static bool readable(struct walk *w, uintptr_t addr, size_t len)
 {
-	const struct cf_object *o = cf_objects_find(addr);
-	if (o && o->permanent && addr + len <= o->text_hi)
+	if (cf_objects_readonly(addr, len))
 		return true;
 	for (uintptr_t p = addr & ~4095UL; p < addr + len; p += 4096) {
 		bool hit = false;
