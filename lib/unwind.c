@@ -40,12 +40,50 @@ struct walk {
 	unsigned npages, next;
 };
 
-static bool use_vm_readv = true;
+/* How a page is checked: rt_sigprocmask copies the new set from user
+ * memory before it looks at how, so with an invalid how it reads one word
+ * and changes nothing: EFAULT when the page cannot be read (unmapped, or
+ * PROT_NONE like a guard page), EINVAL when it can.  It costs a tenth of
+ * process_vm_readv, which needs the pid and pins the page.  The method is
+ * tried on a page of each kind once (a sandbox that answers EINVAL
+ * without reading would pass every page), and where it fails
+ * process_vm_readv, then mincore, are used. */
+enum { CHECK_SIGPROCMASK, CHECK_VM_READV, CHECK_MINCORE };
+static _Atomic int check_method = CHECK_VM_READV;
+
+static long read_check(uintptr_t page)
+{
+	return cf_raw_syscall6(SYS_rt_sigprocmask, -1, (long)page, 0, 8, 0, 0);
+}
+
+static void choose_check_method(void)
+{
+	void *p = (void *)cf_raw_syscall6(SYS_mmap, 0, 4096, PROT_NONE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((uintptr_t)p > -4096UL)
+		return;
+	uintptr_t here = (uintptr_t)&p & ~4095UL;
+	if (read_check((uintptr_t)p) == -EFAULT && read_check(here) == -EINVAL)
+		atomic_store_explicit(&check_method, CHECK_SIGPROCMASK,
+				      memory_order_relaxed);
+	cf_raw_syscall6(SYS_munmap, (long)p, 4096, 0, 0, 0, 0);
+}
 
 static bool page_readable(uintptr_t page)
 {
+	if (page == 0)          /* and a NULL set would read nothing */
+		return false;
+	int method = atomic_load_explicit(&check_method, memory_order_relaxed);
+	if (method == CHECK_SIGPROCMASK) {
+		long r = read_check(page);
+		if (r == -EINVAL || r == -EFAULT)
+			return r == -EINVAL;
+		method = CHECK_VM_READV;
+		atomic_store_explicit(&check_method, method,
+				      memory_order_relaxed);
+	}
 	char byte;
-	if (use_vm_readv) {
+	if (method == CHECK_VM_READV) {
 		/* Unlike mincore, this sees PROT_NONE guard pages too. */
 		struct iovec local = { &byte, 1 };
 		struct iovec remote = { (void *)page, 1 };
@@ -55,7 +93,9 @@ static bool page_readable(uintptr_t page)
 			return true;
 		if (errno == EFAULT || errno == ESRCH)
 			return false;
-		use_vm_readv = false;   /* ENOSYS or EPERM: seccomp, say */
+		/* ENOSYS or EPERM: seccomp */
+		atomic_store_explicit(&check_method, CHECK_MINCORE,
+				      memory_order_relaxed);
 	}
 	unsigned char vec;
 	return syscall(SYS_mincore, (void *)page, 4096UL, &vec) == 0;
@@ -191,6 +231,7 @@ int cf_unwind_init(void)
 	};
 	if (as)
 		return 0;
+	choose_check_method();
 	as = unw_create_addr_space(&acc, 0);
 	if (!as)
 		return -ENOMEM;
