@@ -16,7 +16,8 @@
  *
  * Async-signal-safety: errno saved; system calls are raw; nothing
  * allocates or takes a lock, except libunwind's short internal pool lock
- * (held with every signal blocked, so never across a park or reentered);
+ * (held with every signal blocked, so never across a park or reentered:
+ * the handler's mask blocks them all until the thread parks);
  * a parked thread waits with an untimed futex wait, because a timed one
  * that is interrupted would overwrite the thread's restart block.  A
  * signal with our number that we did not send goes to the program's own
@@ -68,12 +69,30 @@ static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
 	atomic_store_explicit(&t->verdict, gen * 8u + v, memory_order_release);
 }
 
-/* Drops the table reference taken by the caller, then waits. */
-static void park(struct cf_thread *t, uint32_t gen)
+/* The signals a user sends to stop a program stay deliverable to a thread
+ * parked in the handler, whose mask blocks everything else. */
+void cf_park_wait(uint32_t gen)
+{
+	uint64_t stop = 1ull << (SIGINT - 1) | 1ull << (SIGTERM - 1) |
+			1ull << (SIGQUIT - 1);
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&stop, 0, 8, 0,
+			0);
+	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
+		cf_futex_wait(&cf_release_gen, gen, 0);
+}
+
+/* Drops the table reference taken by the caller, then waits; in_handler:
+ * called by the signal handler, not by the stub (whose thread keeps the
+ * program's mask). */
+static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
 {
 	set_verdict(t, gen, CF_V_PARKED);
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
 	progress();
+	if (in_handler) {
+		cf_park_wait(gen);
+		return;
+	}
 	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
 		cf_futex_wait(&cf_release_gen, gen, 0);
 }
@@ -140,7 +159,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
-		park(t, gen);
+		park(t, gen, true);
 		goto out_parked;
 	}
 	if (hijack_pending()) {
@@ -149,14 +168,16 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		goto out;
 	}
 	struct cf_hijack hj;
+	cf_all_blocked = true;
 	enum cf_verdict v = cf_safepoint_judge(uc, &hj);
+	cf_all_blocked = false;
 	if (v != CF_PARK) {
 		t->depth = hj.depth;
 		memcpy(t->stack, hj.stack, hj.depth * sizeof hj.stack[0]);
 	}
 	switch (v) {
 	case CF_PARK:
-		park(t, gen);
+		park(t, gen, true);
 		goto out_parked;
 	case CF_HIJACK:
 		/* The slot is in this thread's own stack and the thread is
@@ -202,7 +223,7 @@ void cf_stub_arrive(uintptr_t *slot)
 	if (t) {
 		atomic_fetch_add_explicit(&cf_stub_parks, 1,
 					  memory_order_relaxed);
-		park(t, gen);
+		park(t, gen, false);
 	} else
 		atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
 	errno = saved_errno;
@@ -232,12 +253,11 @@ int cf_handler_install(int signo)
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	/* sigfillset leaves out glibc's internal signals (SIGCANCEL and
-	 * SIGSETXID), which must stay deliverable; so must the ones a user
-	 * sends to stop a program. */
+	 * SIGSETXID), which must stay deliverable.  The ones a user sends to
+	 * stop a program are let in once the thread parks (cf_park_wait):
+	 * while it walks its stack every other signal is blocked, which makes
+	 * libunwind's masking around its locks free (cf_all_blocked). */
 	sigfillset(&sa.sa_mask);
-	sigdelset(&sa.sa_mask, SIGINT);
-	sigdelset(&sa.sa_mask, SIGTERM);
-	sigdelset(&sa.sa_mask, SIGQUIT);
 	our_signo = signo;
 	return cf_sigmask_install(signo, &sa);
 }

@@ -149,6 +149,9 @@ extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
 extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
 #define CF_TAG_MASK 0xffff000000000000ull
 extern uint64_t cf_request_tag;           /* top bits of our request ids */
+/* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
+ * the release generation moves on from gen. */
+void cf_park_wait(uint32_t gen);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 
@@ -158,6 +161,10 @@ bool cf_hijack_undo(struct cf_thread *t);
 int cf_sigmask_install(int signo, const struct sigaction *sa);
 /* Set while the thread runs our handler: the wrappers then pass through. */
 extern CF_TLS bool cf_in_handler;
+/* Set while the handler walks a stack with every signal blocked: requests
+ * that would leave every signal blocked are answered without a system
+ * call (libunwind masks signals around each of its pool operations). */
+extern CF_TLS bool cf_all_blocked;
 /* Hands a signal with our number that we did not send to the program. */
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
 
