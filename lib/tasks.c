@@ -43,13 +43,18 @@ int cf_tasks_reset(size_t want)
 {
 	struct table *t = atomic_load(&current);
 	size_t cap = 1024;
-	used = 0;
 	while (cap < want * 2)
 		cap *= 2;
 	if (t && cap <= t->capacity) {
-		memset(t->slot, 0, t->capacity * sizeof t->slot[0]);
+		/* Only the entries in use were ever written.  Clearing the
+		 * whole table instead would write every page of it, and each
+		 * is write-protected again by every fork. */
+		for (size_t i = 0; i < used; i++)
+			memset(order[i], 0, sizeof *order[i]);
+		used = 0;
 		return 0;
 	}
+	used = 0;
 	struct table *n = cf_map(sizeof *n + cap * sizeof n->slot[0]);
 	struct cf_thread **o = cf_map(cap / 2 * sizeof *o);
 	if (!n || !o) {
