@@ -41,6 +41,7 @@ _Atomic uint32_t cf_users;
 _Atomic uint32_t cf_stub_parks;
 _Atomic uint32_t cf_driver_waiting;
 uint64_t cf_request_tag;
+_Atomic pid_t cf_request_pid;
 
 static int our_signo;
 
@@ -54,6 +55,19 @@ struct hijack_state {
 static CF_TLS struct hijack_state hijack;
 
 void cf_stub_arrive(uintptr_t *slot) CF_HIDDEN;
+
+/* This thread's tid, asked of the kernel once per thread and process: a
+ * fork gives the thread that makes it a new tid, in a new pid. */
+static CF_TLS pid_t tid_cache, tid_cache_pid;
+
+static pid_t self_tid(pid_t pid)
+{
+	if (tid_cache_pid != pid) {
+		tid_cache = cf_gettid();
+		tid_cache_pid = pid;
+	}
+	return tid_cache;
+}
 
 /* The driver is woken only when it sleeps: a wake-up per thread would
  * cost it a context switch per thread. */
@@ -129,7 +143,10 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 
 	if (sig != our_signo)
 		goto out_errno;
-	if (si->si_code != SI_QUEUE || si->si_pid != getpid() ||
+	/* The driver set cf_request_pid to this process's pid before it
+	 * sent anything. */
+	pid_t pid = atomic_load_explicit(&cf_request_pid, memory_order_acquire);
+	if (si->si_code != SI_QUEUE || si->si_pid != pid ||
 	    ((uint64_t)(uintptr_t)si->si_value.sival_ptr & CF_TAG_MASK) !=
 		    cf_request_tag) {
 		cf_sigmask_chain(sig, si, ctx);
@@ -141,7 +158,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&cf_release_gen,
 					    memory_order_acquire);
-	struct cf_thread *t = cf_tasks_find(cf_gettid());
+	struct cf_thread *t = cf_tasks_find(self_tid(pid));
 	if (!t)
 		goto out_continue;
 	/* Taken, even if too late for its round: the driver may send the
@@ -219,7 +236,8 @@ void cf_stub_arrive(uintptr_t *slot)
 					    memory_order_acquire);
 	struct cf_thread *t = NULL;
 	if (atomic_load_explicit(&cf_active, memory_order_acquire))
-		t = cf_tasks_find(cf_gettid());
+		t = cf_tasks_find(self_tid(atomic_load_explicit(
+			&cf_request_pid, memory_order_relaxed)));
 	if (t) {
 		atomic_fetch_add_explicit(&cf_stub_parks, 1,
 					  memory_order_relaxed);

@@ -37,7 +37,8 @@ long cf_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
 long cf_futex_wake(_Atomic uint32_t *word, int n);
 uint64_t cf_now_ns(void);
 int cf_tgkill(pid_t tid, int sig);          /* 0 or -errno */
-int cf_sigqueue(pid_t tid, int sig, uint64_t value); /* 0 or -errno */
+/* 0 or -errno; pid and uid: the caller's, which it knows. */
+int cf_sigqueue(pid_t pid, uid_t uid, pid_t tid, int sig, uint64_t value);
 int cf_open_ro(const char *path);           /* fd or -errno */
 ssize_t cf_read_file(const char *path, char *buf, size_t len); /* NUL-ended */
 void cf_close(int fd);
@@ -149,6 +150,7 @@ extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
 extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
 #define CF_TAG_MASK 0xffff000000000000ull
 extern uint64_t cf_request_tag;           /* top bits of our request ids */
+extern _Atomic pid_t cf_request_pid;      /* the pid they come from */
 /* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
  * the release generation moves on from gen. */
 void cf_park_wait(uint32_t gen);

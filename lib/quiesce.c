@@ -54,6 +54,7 @@
 static size_t last_count = 64;
 static uint64_t request_id;              /* grows across quiesces */
 static pid_t driver;
+static uid_t uid;
 
 struct round {
 	uint32_t gen;
@@ -141,7 +142,9 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 			return;
 	}
 	uint64_t id = cf_request_tag | ++request_id;
-	int e = cf_sigqueue(atomic_load_explicit(&t->tid, memory_order_relaxed),
+	int e = cf_sigqueue(atomic_load_explicit(&cf_request_pid,
+						 memory_order_relaxed), uid,
+			    atomic_load_explicit(&t->tid, memory_order_relaxed),
 			    cf_config()->signo, id);
 	if (e == 0) {
 		t->sent = id;
@@ -343,6 +346,8 @@ bool cf_quiesce(struct cfork_report *st)
 	uint64_t pause_ns = 200000;
 	uint32_t stub_parks = atomic_load(&cf_stub_parks);
 	driver = cf_gettid();
+	uid = getuid();
+	atomic_store_explicit(&cf_request_pid, getpid(), memory_order_release);
 
 	wait_for_handlers();
 	cf_report_begin();
