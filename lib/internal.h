@@ -228,10 +228,10 @@ struct cf_object {
 };
 int cf_objects_refresh(void);     /* re-reads if dlopen/dlclose happened */
 const struct cf_object *cf_objects_find(uintptr_t ip);
-/* Whether [addr, addr + len) lies in a read-only segment (code, unwind
- * tables, constants) of an object that is never unloaded: readable
- * without a check. */
-bool cf_objects_readonly(uintptr_t addr, size_t len);
+/* The read-only segment (code, unwind tables, constants) of an object
+ * that is never unloaded in which [addr, addr + len) lies, as {lo, hi}:
+ * readable without a check.  NULL if none. */
+const uintptr_t *cf_objects_readonly(uintptr_t addr, size_t len);
 /* Class bits of the libc function containing ip (0 when none). */
 #define CF_FN_ANYTIME  1u   /* holds no libc-internal lock at any point */
 #define CF_FN_BLOCKING 2u   /* a blocking system call wrapper */

@@ -428,7 +428,7 @@ const struct cf_object *cf_objects_find(uintptr_t ip)
 
 /* Objects do not overlap, so the order by text_lo is also the order of
  * their whole extents. */
-bool cf_objects_readonly(uintptr_t addr, size_t len)
+const uintptr_t *cf_objects_readonly(uintptr_t addr, size_t len)
 {
 	size_t lo = 0, hi = nobjects;
 	while (lo < hi) {
@@ -440,15 +440,15 @@ bool cf_objects_readonly(uintptr_t addr, size_t len)
 			lo = mid + 1;
 		} else {
 			if (!o->permanent)
-				return false;
+				return NULL;
 			for (unsigned i = 0; i < o->nro; i++)
 				if (addr >= o->ro[i][0] &&
 				    addr + len <= o->ro[i][1])
-					return true;
-			return false;
+					return o->ro[i];
+			return NULL;
 		}
 	}
-	return false;
+	return NULL;
 }
 
 unsigned cf_objects_fn_class(uintptr_t ip)

@@ -31,11 +31,13 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t, unw_word_t,
 
 static unw_addr_space_t as;
 
-/* Pages known to be readable during one walk: the handler's own stack
- * frames are read again and again. */
+/* What is known to be readable during one walk: the read-only segment
+ * read last (an unwind table is read a word at a time, a byte at a time
+ * when instructions are decoded), and the stack pages checked. */
 #define CF_PAGES 8
 struct walk {
 	const ucontext_t *uc;
+	uintptr_t ro_lo, ro_hi;
 	uintptr_t pages[CF_PAGES];
 	unsigned npages, next;
 };
@@ -103,8 +105,14 @@ static bool page_readable(uintptr_t page)
 
 static bool readable(struct walk *w, uintptr_t addr, size_t len)
 {
-	if (cf_objects_readonly(addr, len))
+	if (addr >= w->ro_lo && addr + len <= w->ro_hi)
 		return true;
+	const uintptr_t *seg = cf_objects_readonly(addr, len);
+	if (seg) {
+		w->ro_lo = seg[0];
+		w->ro_hi = seg[1];
+		return true;
+	}
 	for (uintptr_t p = addr & ~4095UL; p < addr + len; p += 4096) {
 		bool hit = false;
 		for (unsigned i = 0; i < w->npages; i++)
