@@ -40,6 +40,7 @@ _Atomic uint32_t cf_progress;
 _Atomic uint32_t cf_users;
 _Atomic uint32_t cf_stub_parks;
 _Atomic uint32_t cf_driver_waiting;
+_Atomic uint32_t cf_driver_wake_at;
 uint64_t cf_request_tag;
 _Atomic pid_t cf_request_pid;
 
@@ -69,12 +70,16 @@ static pid_t self_tid(pid_t pid)
 	return tid_cache;
 }
 
-/* The driver is woken only when it sleeps: a wake-up per thread would
- * cost it a context switch per thread. */
+/* The driver is woken only when it sleeps, and only once every thread it
+ * waits for has made progress: a wake-up per thread would cost it a
+ * context switch and a pass over the table per thread. */
 static void progress(void)
 {
-	atomic_fetch_add_explicit(&cf_progress, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&cf_driver_waiting, memory_order_seq_cst))
+	uint32_t p = atomic_fetch_add_explicit(&cf_progress, 1,
+					       memory_order_seq_cst) + 1;
+	if (atomic_load_explicit(&cf_driver_waiting, memory_order_seq_cst) &&
+	    (int32_t)(p - atomic_load_explicit(&cf_driver_wake_at,
+					       memory_order_relaxed)) >= 0)
 		cf_futex_wake(&cf_progress, 1);
 }
 

@@ -148,6 +148,7 @@ extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
 extern _Atomic uint32_t cf_users;         /* handlers touching the table */
 extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
 extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
+extern _Atomic uint32_t cf_driver_wake_at; /* until it reaches this */
 #define CF_TAG_MASK 0xffff000000000000ull
 extern uint64_t cf_request_tag;           /* top bits of our request ids */
 extern _Atomic pid_t cf_request_pid;      /* the pid they come from */

@@ -236,6 +236,11 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 				return FULL;
 			scan = false;
 		}
+		uint32_t p = atomic_load(&cf_progress);
+		if (p != seen_progress) {
+			seen_progress = p;
+			last_progress = cf_now_ns();
+		}
 		uint64_t now = cf_now_ns();
 		struct tally tl = pass(r, now);
 		if (tl.pending == 0) {
@@ -261,9 +266,15 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 				return BACKOFF;
 			last_progress = now;
 		}
-		uint64_t wait = 1000000u;
+		/* Each pending thread will make progress once at least
+		 * (unless it never takes the signal: the timeout is for
+		 * that, and for re-signalling those that asked for it). */
+		uint64_t wait = tl.retry ? RETRY_NS : 1000000u;
 		if (wait > deadline - now)
 			wait = deadline - now;
+		atomic_store_explicit(&cf_driver_wake_at,
+				      seen_progress + tl.pending,
+				      memory_order_relaxed);
 		atomic_store_explicit(&cf_driver_waiting, 1,
 				      memory_order_seq_cst);
 		if (atomic_load_explicit(&cf_progress, memory_order_seq_cst) ==
@@ -271,11 +282,6 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 			cf_futex_wait(&cf_progress, seen_progress, wait);
 		atomic_store_explicit(&cf_driver_waiting, 0,
 				      memory_order_relaxed);
-		uint32_t p = atomic_load(&cf_progress);
-		if (p != seen_progress) {
-			seen_progress = p;
-			last_progress = cf_now_ns();
-		}
 	}
 }
 
