@@ -191,7 +191,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 	struct cf_hijack hj;
 	cf_all_blocked = true;
-	enum cf_verdict v = cf_safepoint_judge(uc, &hj);
+	enum cf_verdict v = cf_safepoint_judge(uc, self_tid(pid), &hj);
 	cf_all_blocked = false;
 	if (v != CF_PARK) {
 		t->depth = hj.depth;

@@ -191,7 +191,8 @@ struct cf_hijack {
 	uintptr_t stack[CF_STACK_KEEP];
 };
 int cf_safepoint_init(void);
-enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj);
+enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, pid_t tid,
+				   struct cf_hijack *hj);
 
 /* ---- unwind.c ---- */
 struct cf_frame {
@@ -207,7 +208,8 @@ struct cf_frame {
  * Frames are handed over one at a time: the handler's stack is small. */
 typedef bool cf_frame_fn(const struct cf_frame *f, void *arg);
 int cf_unwind_init(void);
-int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg);
+/* tid: the calling thread's, whose last walk is kept (0: not kept). */
+int cf_walk(const ucontext_t *uc, pid_t tid, cf_frame_fn *fn, void *arg);
 bool cf_mem_readable(uintptr_t addr, size_t len);
 
 /* ---- objects.c ---- */
@@ -228,6 +230,7 @@ struct cf_object {
 	unsigned nro;
 };
 int cf_objects_refresh(void);     /* re-reads if dlopen/dlclose happened */
+uint32_t cf_objects_generation(void); /* changes at each re-read */
 const struct cf_object *cf_objects_find(uintptr_t ip);
 /* The read-only segment (code, unwind tables, constants) of an object
  * that is never unloaded in which [addr, addr + len) lies, as {lo, hi}:

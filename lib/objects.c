@@ -24,6 +24,7 @@
 static struct cf_object objects[CF_MAX_OBJECTS];
 static size_t nobjects;
 static unsigned long long seen_adds, seen_subs;
+static _Atomic uint32_t generation;
 static bool initialised;
 static uintptr_t startup_text[CF_MAX_OBJECTS];
 static size_t nstartup;
@@ -408,7 +409,13 @@ int cf_objects_refresh(void)
 	seen_adds = ac[0];
 	seen_subs = ac[1];
 	initialised = true;
+	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 	return 0;
+}
+
+uint32_t cf_objects_generation(void)
+{
+	return atomic_load_explicit(&generation, memory_order_acquire);
 }
 
 const struct cf_object *cf_objects_find(uintptr_t ip)
