@@ -104,7 +104,7 @@ enum {
 	CF_FATE_TIMER,          /* glibc's SIGEV_THREAD timer helper */
 };
 struct cf_thread {
-	_Atomic int32_t tid;          /* 0: free slot; published last */
+	_Atomic int32_t tid;          /* 0: unused entry */
 	_Atomic uint32_t verdict;     /* written by the handler */
 	_Atomic uint64_t taken;       /* highest request id the handler took */
 	_Atomic uintptr_t slot;       /* hijacked return address slot */
