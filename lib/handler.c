@@ -181,13 +181,14 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
+		cf_in_handler = nested;
 		park(t, gen, true);
-		goto out_parked;
+		goto out_resumed;
 	}
 	if (hijack_pending()) {
 		record_hijack(t, gen);
 		progress();
-		goto out;
+		goto out_done;
 	}
 	struct cf_hijack hj;
 	cf_all_blocked = true;
@@ -199,8 +200,9 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 	switch (v) {
 	case CF_PARK:
+		cf_in_handler = nested;
 		park(t, gen, true);
-		goto out_parked;
+		goto out_resumed;
 	case CF_HIJACK:
 		/* The slot is in this thread's own stack and the thread is
 		 * here, so nothing else reads it now. */
@@ -213,22 +215,26 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		break;
 	}
 	progress();
-out:
+out_done:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
-	goto out_nested;
+	cf_in_handler = nested;
+	goto out_errno;
 out_continue:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
-out_parked:
+	cf_in_handler = nested;
+out_resumed:
 	/* Stopped where it may be, or not stopped at all: the call it was
 	 * in goes on, as the program's (its signal wrappers apply again).
 	 * Not after RETRY or HIJACK: that thread is in libc and must get on
-	 * to where it can stop. */
-	cf_in_handler = nested;
-	cf_restart_interrupted(uc);
-out_nested:
-	cf_in_handler = nested;
+	 * to where it can stop.  A thread resumed after a fork stores
+	 * nothing it can avoid (not even a return address): the child may
+	 * still share the page, and the store would cost a copy and a TLB
+	 * flush on every CPU (cf_in_handler was restored before the park). */
+	if (uc->uc_mcontext.gregs[REG_RAX] == -EINTR)
+		cf_restart_interrupted(uc);
 out_errno:
-	errno = saved_errno;
+	if (errno != saved_errno)
+		errno = saved_errno;
 }
 
 void cf_stub_arrive(uintptr_t *slot)
