@@ -10,7 +10,10 @@
  * accessor instead: unwind tables are found in the snapshot objects.c took
  * before any thread was signalled, registers come from the signal context,
  * and memory is read only after the page is known to be readable.  The
- * caching policy is UNW_CACHE_NONE, as libunwind's caches take locks.
+ * caching policy is UNW_CACHE_NONE, as libunwind's caches take locks.  (Not
+ * UNW_CACHE_PER_THREAD either: libunwind built without
+ * --enable-per-thread-cache, as Debian's is, then uses the global cache
+ * without its lock.)
  *
  * A thread that has not run since its last walk (an idle one, between two
  * cforks) would be walked again to the same frames: the walk is a function
