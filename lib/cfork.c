@@ -62,6 +62,7 @@ static void report(struct cfork_report *r, int method, pid_t pid, int error,
 /* why: the reason a direct fork is not coherent, or NULL when it is. */
 static pid_t direct(const char *why)
 {
+	cf_report_begin();        /* no straggler of an earlier quiesce */
 	uint64_t t0 = cf_now_ns();
 	pid_t pid = libc_fork ? libc_fork() : fork();
 	if (pid != 0) {

@@ -16,7 +16,8 @@
  *
  * Async-signal-safety: errno saved; system calls are raw; nothing
  * allocates or takes a lock, except libunwind's short internal pool lock
- * (held with every signal blocked, so never across a park or reentered);
+ * (held with every signal blocked, so never across a park or reentered:
+ * the handler's mask blocks them all until the thread parks);
  * a parked thread waits with an untimed futex wait, because a timed one
  * that is interrupted would overwrite the thread's restart block.  A
  * signal with our number that we did not send goes to the program's own
@@ -39,7 +40,9 @@ _Atomic uint32_t cf_progress;
 _Atomic uint32_t cf_users;
 _Atomic uint32_t cf_stub_parks;
 _Atomic uint32_t cf_driver_waiting;
+_Atomic uint32_t cf_driver_wake_at;
 uint64_t cf_request_tag;
+_Atomic pid_t cf_request_pid;
 
 static int our_signo;
 
@@ -54,12 +57,29 @@ static CF_TLS struct hijack_state hijack;
 
 void cf_stub_arrive(uintptr_t *slot) CF_HIDDEN;
 
-/* The driver is woken only when it sleeps: a wake-up per thread would
- * cost it a context switch per thread. */
+/* This thread's tid, asked of the kernel once per thread and process: a
+ * fork gives the thread that makes it a new tid, in a new pid. */
+static CF_TLS pid_t tid_cache, tid_cache_pid;
+
+static pid_t self_tid(pid_t pid)
+{
+	if (tid_cache_pid != pid) {
+		tid_cache = cf_gettid();
+		tid_cache_pid = pid;
+	}
+	return tid_cache;
+}
+
+/* The driver is woken only when it sleeps, and only once every thread it
+ * waits for has made progress: a wake-up per thread would cost it a
+ * context switch and a pass over the table per thread. */
 static void progress(void)
 {
-	atomic_fetch_add_explicit(&cf_progress, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&cf_driver_waiting, memory_order_seq_cst))
+	uint32_t p = atomic_fetch_add_explicit(&cf_progress, 1,
+					       memory_order_seq_cst) + 1;
+	if (atomic_load_explicit(&cf_driver_waiting, memory_order_seq_cst) &&
+	    (int32_t)(p - atomic_load_explicit(&cf_driver_wake_at,
+					       memory_order_relaxed)) >= 0)
 		cf_futex_wake(&cf_progress, 1);
 }
 
@@ -68,12 +88,30 @@ static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
 	atomic_store_explicit(&t->verdict, gen * 8u + v, memory_order_release);
 }
 
-/* Drops the table reference taken by the caller, then waits. */
-static void park(struct cf_thread *t, uint32_t gen)
+/* The signals a user sends to stop a program stay deliverable to a thread
+ * parked in the handler, whose mask blocks everything else. */
+void cf_park_wait(uint32_t gen)
+{
+	uint64_t stop = 1ull << (SIGINT - 1) | 1ull << (SIGTERM - 1) |
+			1ull << (SIGQUIT - 1);
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&stop, 0, 8, 0,
+			0);
+	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
+		cf_futex_wait(&cf_release_gen, gen, 0);
+}
+
+/* Drops the table reference taken by the caller, then waits; in_handler:
+ * called by the signal handler, not by the stub (whose thread keeps the
+ * program's mask). */
+static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
 {
 	set_verdict(t, gen, CF_V_PARKED);
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
 	progress();
+	if (in_handler) {
+		cf_park_wait(gen);
+		return;
+	}
 	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
 		cf_futex_wait(&cf_release_gen, gen, 0);
 }
@@ -111,14 +149,15 @@ static void record_hijack(struct cf_thread *t, uint32_t gen)
  * where it may not stop.  The main thread's stack grows on demand. */
 #define WALK_STACK 6144u
 
-static bool room_to_walk(void)
+static bool room_to_walk(const ucontext_t *uc, pid_t pid)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	stack_t ss;
-	if (cf_raw_syscall6(SYS_sigaltstack, 0, (long)&ss, 0, 0, 0, 0) == 0 &&
-	    (ss.ss_flags & SS_ONSTACK))
-		return sp - (uintptr_t)ss.ss_sp >= WALK_STACK;
-	return cf_gettid() == getpid() ||
+	/* The kernel saved the thread's alternate stack in the context, with
+	 * SS_ONSTACK when the interrupted code was running on it (as this
+	 * handler then is). */
+	if (uc->uc_stack.ss_flags & SS_ONSTACK)
+		return sp - (uintptr_t)uc->uc_stack.ss_sp >= WALK_STACK;
+	return self_tid(pid) == pid ||
 	       cf_mem_readable(sp - WALK_STACK, WALK_STACK);
 }
 
@@ -129,7 +168,10 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 
 	if (sig != our_signo)
 		goto out_errno;
-	if (si->si_code != SI_QUEUE || si->si_pid != getpid() ||
+	/* The driver set cf_request_pid to this process's pid before it
+	 * sent anything. */
+	pid_t pid = atomic_load_explicit(&cf_request_pid, memory_order_acquire);
+	if (si->si_code != SI_QUEUE || si->si_pid != pid ||
 	    ((uint64_t)(uintptr_t)si->si_value.sival_ptr & CF_TAG_MASK) !=
 		    cf_request_tag) {
 		cf_sigmask_chain(sig, si, ctx);
@@ -141,7 +183,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&cf_release_gen,
 					    memory_order_acquire);
-	struct cf_thread *t = cf_tasks_find(cf_gettid());
+	struct cf_thread *t = cf_tasks_find(self_tid(pid));
 	if (!t)
 		goto out_continue;
 	/* Taken, even if too late for its round: the driver may send the
@@ -159,8 +201,9 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
-		park(t, gen);
-		goto out_parked;
+		cf_in_handler = nested;
+		park(t, gen, true);
+		goto out_resumed;
 	}
 	if (hijack_pending()) {
 		/* Asked again while the redirect still waits: no news, so
@@ -171,19 +214,24 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		record_hijack(t, gen);
 		if (!again)
 			progress();
-		goto out;
+		goto out_done;
 	}
 	struct cf_hijack hj = { .depth = 0 };
-	enum cf_verdict v = room_to_walk() ? cf_safepoint_judge(uc, &hj)
-					   : CF_RETRY;
+	enum cf_verdict v = CF_RETRY;
+	if (room_to_walk(uc, pid)) {
+		cf_all_blocked = true;
+		v = cf_safepoint_judge(uc, self_tid(pid), &hj);
+		cf_all_blocked = false;
+	}
 	if (v != CF_PARK) {
 		t->depth = hj.depth;
 		memcpy(t->stack, hj.stack, hj.depth * sizeof hj.stack[0]);
 	}
 	switch (v) {
 	case CF_PARK:
-		park(t, gen);
-		goto out_parked;
+		cf_in_handler = nested;
+		park(t, gen, true);
+		goto out_resumed;
 	case CF_HIJACK:
 		/* The slot is in this thread's own stack and the thread is
 		 * here, so nothing else reads it now. */
@@ -196,22 +244,26 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		break;
 	}
 	progress();
-out:
+out_done:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
-	goto out_nested;
+	cf_in_handler = nested;
+	goto out_errno;
 out_continue:
 	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
-out_parked:
+	cf_in_handler = nested;
+out_resumed:
 	/* Stopped where it may be, or not stopped at all: the call it was
 	 * in goes on, as the program's (its signal wrappers apply again).
 	 * Not after RETRY or HIJACK: that thread is in libc and must get on
-	 * to where it can stop. */
-	cf_in_handler = nested;
-	cf_restart_interrupted(uc);
-out_nested:
-	cf_in_handler = nested;
+	 * to where it can stop.  A thread resumed after a fork stores
+	 * nothing it can avoid (not even a return address): the child may
+	 * still share the page, and the store would cost a copy and a TLB
+	 * flush on every CPU (cf_in_handler was restored before the park). */
+	if (uc->uc_mcontext.gregs[REG_RAX] == -EINTR)
+		cf_restart_interrupted(uc);
 out_errno:
-	errno = saved_errno;
+	if (errno != saved_errno)
+		errno = saved_errno;
 }
 
 void cf_stub_arrive(uintptr_t *slot)
@@ -224,11 +276,12 @@ void cf_stub_arrive(uintptr_t *slot)
 					    memory_order_acquire);
 	struct cf_thread *t = NULL;
 	if (atomic_load_explicit(&cf_active, memory_order_acquire))
-		t = cf_tasks_find(cf_gettid());
+		t = cf_tasks_find(self_tid(atomic_load_explicit(
+			&cf_request_pid, memory_order_relaxed)));
 	if (t) {
 		atomic_fetch_add_explicit(&cf_stub_parks, 1,
 					  memory_order_relaxed);
-		park(t, gen);
+		park(t, gen, false);
 	} else
 		atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
 	errno = saved_errno;
@@ -258,12 +311,11 @@ int cf_handler_install(int signo)
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	/* sigfillset leaves out glibc's internal signals (SIGCANCEL and
-	 * SIGSETXID), which must stay deliverable; so must the ones a user
-	 * sends to stop a program. */
+	 * SIGSETXID), which must stay deliverable.  The ones a user sends to
+	 * stop a program are let in once the thread parks (cf_park_wait):
+	 * while it walks its stack every other signal is blocked, which makes
+	 * libunwind's masking around its locks free (cf_all_blocked). */
 	sigfillset(&sa.sa_mask);
-	sigdelset(&sa.sa_mask, SIGINT);
-	sigdelset(&sa.sa_mask, SIGTERM);
-	sigdelset(&sa.sa_mask, SIGQUIT);
 	our_signo = signo;
 	return cf_sigmask_install(signo, &sa);
 }

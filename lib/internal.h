@@ -41,7 +41,8 @@ long cf_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
 long cf_futex_wake(_Atomic uint32_t *word, int n);
 uint64_t cf_now_ns(void);
 int cf_tgkill(pid_t tid, int sig);          /* 0 or -errno */
-int cf_sigqueue(pid_t tid, int sig, uint64_t value); /* 0 or -errno */
+/* 0 or -errno; pid and uid: the caller's, which it knows. */
+int cf_sigqueue(pid_t pid, uid_t uid, pid_t tid, int sig, uint64_t value);
 int cf_open_ro(const char *path);           /* fd or -errno */
 ssize_t cf_read_file(const char *path, char *buf, size_t len); /* NUL-ended */
 void cf_close(int fd);
@@ -117,7 +118,7 @@ enum {
 	CF_FATE_TIMER,          /* glibc's SIGEV_THREAD timer helper */
 };
 struct cf_thread {
-	_Atomic int32_t tid;          /* 0: free slot; published last */
+	_Atomic int32_t tid;          /* 0: unused entry */
 	_Atomic uint32_t verdict;     /* written by the handler */
 	_Atomic uint64_t taken;       /* highest request id the handler took */
 	_Atomic uintptr_t slot;       /* hijacked return address slot */
@@ -161,8 +162,13 @@ extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
 extern _Atomic uint32_t cf_users;         /* handlers touching the table */
 extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
 extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
+extern _Atomic uint32_t cf_driver_wake_at; /* until it reaches this */
 #define CF_TAG_MASK 0xffff000000000000ull
 extern uint64_t cf_request_tag;           /* top bits of our request ids */
+extern _Atomic pid_t cf_request_pid;      /* the pid they come from */
+/* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
+ * the release generation moves on from gen. */
+void cf_park_wait(uint32_t gen);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 
@@ -172,6 +178,10 @@ bool cf_hijack_undo(struct cf_thread *t);
 int cf_sigmask_install(int signo, const struct sigaction *sa);
 /* Set while the thread runs our handler: the wrappers then pass through. */
 extern CF_TLS bool cf_in_handler;
+/* Set while the handler walks a stack with every signal blocked: requests
+ * that would leave every signal blocked are answered without a system
+ * call (libunwind masks signals around each of its pool operations). */
+extern CF_TLS bool cf_all_blocked;
 /* Hands a signal with our number that we did not send to the program. */
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
 
@@ -195,7 +205,8 @@ struct cf_hijack {
 	uintptr_t stack[CF_STACK_KEEP];
 };
 int cf_safepoint_init(void);
-enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj);
+enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, pid_t tid,
+				   struct cf_hijack *hj);
 
 /* ---- unwind.c ---- */
 struct cf_frame {
@@ -211,7 +222,8 @@ struct cf_frame {
  * Frames are handed over one at a time: the handler's stack is small. */
 typedef bool cf_frame_fn(const struct cf_frame *f, void *arg);
 int cf_unwind_init(void);
-int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg);
+/* tid: the calling thread's, whose last walk is kept (0: not kept). */
+int cf_walk(const ucontext_t *uc, pid_t tid, cf_frame_fn *fn, void *arg);
 bool cf_mem_readable(uintptr_t addr, size_t len);
 
 /* ---- objects.c ---- */
@@ -227,9 +239,17 @@ struct cf_object {
 	size_t eh_count;              /* entries in it */
 	enum cf_objkind kind;
 	bool permanent;               /* loaded at start-up: never unloaded */
+#define CF_OBJ_RO_MAX 4
+	uintptr_t ro[CF_OBJ_RO_MAX][2]; /* read-only segments [lo, hi) */
+	unsigned nro;
 };
 int cf_objects_refresh(void);     /* re-reads if dlopen/dlclose happened */
+uint32_t cf_objects_generation(void); /* changes at each re-read */
 const struct cf_object *cf_objects_find(uintptr_t ip);
+/* The read-only segment (code, unwind tables, constants) of an object
+ * that is never unloaded in which [addr, addr + len) lies, as {lo, hi}:
+ * readable without a check.  NULL if none. */
+const uintptr_t *cf_objects_readonly(uintptr_t addr, size_t len);
 /* Class bits of the libc function containing ip (0 when none). */
 #define CF_FN_ANYTIME  1u   /* holds no libc-internal lock at any point */
 #define CF_FN_BLOCKING 2u   /* a blocking system call wrapper */

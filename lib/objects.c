@@ -24,6 +24,7 @@
 static struct cf_object objects[CF_MAX_OBJECTS];
 static size_t nobjects;
 static unsigned long long seen_adds, seen_subs;
+static _Atomic uint32_t generation;
 static bool initialised;
 static uintptr_t startup_text[CF_MAX_OBJECTS];
 static size_t nstartup;
@@ -309,6 +310,11 @@ static int collect_one(struct dl_phdr_info *info, size_t size, void *arg)
 		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
 		uintptr_t hi = lo + ph->p_memsz;
 		if (ph->p_type == PT_LOAD) {
+			if ((ph->p_flags & (PF_R | PF_W)) == PF_R &&
+			    o.nro < CF_OBJ_RO_MAX) {
+				o.ro[o.nro][0] = lo;
+				o.ro[o.nro++][1] = hi;
+			}
 			if (lo < o.lo)
 				o.lo = lo;
 			if (hi > o.hi)
@@ -403,7 +409,13 @@ int cf_objects_refresh(void)
 	seen_adds = ac[0];
 	seen_subs = ac[1];
 	initialised = true;
+	atomic_fetch_add_explicit(&generation, 1, memory_order_release);
 	return 0;
+}
+
+uint32_t cf_objects_generation(void)
+{
+	return atomic_load_explicit(&generation, memory_order_acquire);
 }
 
 const struct cf_object *cf_objects_find(uintptr_t ip)
@@ -417,6 +429,31 @@ const struct cf_object *cf_objects_find(uintptr_t ip)
 			lo = mid + 1;
 		else
 			return &objects[mid];
+	}
+	return NULL;
+}
+
+/* Objects do not overlap, so the order by text_lo is also the order of
+ * their whole extents. */
+const uintptr_t *cf_objects_readonly(uintptr_t addr, size_t len)
+{
+	size_t lo = 0, hi = nobjects;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const struct cf_object *o = &objects[mid];
+		if (addr < o->lo) {
+			hi = mid;
+		} else if (addr >= o->hi) {
+			lo = mid + 1;
+		} else {
+			if (!o->permanent)
+				return NULL;
+			for (unsigned i = 0; i < o->nro; i++)
+				if (addr >= o->ro[i][0] &&
+				    addr + len <= o->ro[i][1])
+					return o->ro[i];
+			return NULL;
+		}
 	}
 	return NULL;
 }

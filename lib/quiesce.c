@@ -55,6 +55,7 @@
 static size_t last_count = 64;
 static uint64_t request_id;              /* grows across quiesces */
 _Atomic pid_t cf_driver;                 /* the thread making the quiesce */
+static uid_t uid;
 
 struct round {
 	uint32_t gen;
@@ -142,7 +143,9 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 			return;
 	}
 	uint64_t id = cf_request_tag | ++request_id;
-	int e = cf_sigqueue(atomic_load_explicit(&t->tid, memory_order_relaxed),
+	int e = cf_sigqueue(atomic_load_explicit(&cf_request_pid,
+						 memory_order_relaxed), uid,
+			    atomic_load_explicit(&t->tid, memory_order_relaxed),
 			    cf_config()->signo, id);
 	if (e == 0) {
 		t->sent = id;
@@ -238,6 +241,11 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 				return FULL;
 			scan = false;
 		}
+		uint32_t p = atomic_load(&cf_progress);
+		if (p != seen_progress) {
+			seen_progress = p;
+			last_progress = cf_now_ns();
+		}
 		uint64_t now = cf_now_ns();
 		struct tally tl = pass(r, now);
 		if (tl.pending == 0) {
@@ -263,9 +271,15 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 				return BACKOFF;
 			last_progress = now;
 		}
-		uint64_t wait = 1000000u;
+		/* Each pending thread will make progress once at least
+		 * (unless it never takes the signal: the timeout is for
+		 * that, and for re-signalling those that asked for it). */
+		uint64_t wait = tl.retry ? RETRY_NS : 1000000u;
 		if (wait > deadline - now)
 			wait = deadline - now;
+		atomic_store_explicit(&cf_driver_wake_at,
+				      seen_progress + tl.pending,
+				      memory_order_relaxed);
 		atomic_store_explicit(&cf_driver_waiting, 1,
 				      memory_order_seq_cst);
 		if (atomic_load_explicit(&cf_progress, memory_order_seq_cst) ==
@@ -273,11 +287,6 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 			cf_futex_wait(&cf_progress, seen_progress, wait);
 		atomic_store_explicit(&cf_driver_waiting, 0,
 				      memory_order_relaxed);
-		uint32_t p = atomic_load(&cf_progress);
-		if (p != seen_progress) {
-			seen_progress = p;
-			last_progress = cf_now_ns();
-		}
 	}
 }
 
@@ -348,6 +357,8 @@ bool cf_quiesce(struct cfork_report *st)
 	uint64_t pause_ns = 200000;
 	uint32_t stub_parks = atomic_load(&cf_stub_parks);
 	atomic_store_explicit(&cf_driver, cf_gettid(), memory_order_relaxed);
+	uid = getuid();
+	atomic_store_explicit(&cf_request_pid, getpid(), memory_order_release);
 
 	wait_for_handlers();
 	cf_report_begin();

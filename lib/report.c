@@ -3,6 +3,11 @@
  * The report of the last cfork: what the API returns and what CFORK_DEBUG
  * prints.  The driver writes it while it holds the fork lock; readers copy
  * it under a lock of its own, so a report is never seen half-written.
+ *
+ * What readers see lives in memory the child gets zeroed
+ * (MADV_WIPEONFORK): the parent writes it just after the fork, and a page
+ * the fork shared with the child would cost it a fault and a copy there.
+ * A child therefore starts with no report, and with that lock free.
  */
 #include "config.h"
 
@@ -10,16 +15,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cfork.h"
 #include "internal.h"
 
 #define MAX_STRAGGLERS 64
 
-static _Atomic uint32_t lock;
-static struct cfork_report last;
-static struct cfork_straggler stragglers[MAX_STRAGGLERS];
-static size_t nstragglers;           /* in all, may exceed the array */
+struct published {
+	_Atomic uint32_t lock;
+	struct cfork_report last;
+	size_t nstragglers;          /* in all, may exceed the array */
+	struct cfork_straggler stragglers[MAX_STRAGGLERS];
+};
+static _Atomic(struct published *) published;
+static struct published fallback;    /* if it cannot be mapped */
+
+static struct published *pub(void)
+{
+	struct published *p = atomic_load_explicit(&published,
+						   memory_order_acquire);
+	if (p)
+		return p;
+	struct published *m = cf_map(sizeof *m);
+	if (m && madvise(m, sizeof *m, MADV_WIPEONFORK) < 0) {
+		cf_unmap(m, sizeof *m);
+		m = NULL;
+	}
+	if (!m)
+		m = &fallback;
+	if (!atomic_compare_exchange_strong_explicit(&published, &p, m,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		if (m != &fallback)
+			cf_unmap(m, sizeof *m);
+		return p;
+	}
+	return m;
+}
 
 /* The driver's copy, filled during a quiesce and published at the end. */
 static struct cfork_straggler pending[MAX_STRAGGLERS];
@@ -126,12 +159,13 @@ static void log_report(const struct cfork_report *r, size_t n)
 void cf_report_finish(const struct cfork_report *r)
 {
 	size_t n = npending;
-	cf_lock(&lock);
-	last = *r;
-	nstragglers = n;
-	memcpy(stragglers, pending,
+	struct published *p = pub();
+	cf_lock(&p->lock);
+	p->last = *r;
+	p->nstragglers = n;
+	memcpy(p->stragglers, pending,
 	       (n < MAX_STRAGGLERS ? n : MAX_STRAGGLERS) * sizeof pending[0]);
-	cf_unlock(&lock);
+	cf_unlock(&p->lock);
 	if (cf_config()->debug)
 		log_report(r, n);
 }
@@ -143,11 +177,13 @@ int cfork_last_report(struct cfork_report *report, size_t size)
 		errno = EINVAL;
 		return -1;
 	}
-	cf_lock(&lock);
-	memcpy(report, &last, size < sizeof last ? size : sizeof last);
-	cf_unlock(&lock);
-	if (size > sizeof last)
-		memset((char *)report + sizeof last, 0, size - sizeof last);
+	struct published *p = pub();
+	size_t have = sizeof p->last;
+	cf_lock(&p->lock);
+	memcpy(report, &p->last, size < have ? size : have);
+	cf_unlock(&p->lock);
+	if (size > have)
+		memset((char *)report + have, 0, size - have);
 	return 0;
 }
 
@@ -155,17 +191,18 @@ __attribute__((visibility("default")))
 size_t cfork_last_stragglers(struct cfork_straggler *s, size_t n,
 			     size_t size)
 {
-	cf_lock(&lock);
-	size_t total = nstragglers;
+	struct published *p = pub();
+	cf_lock(&p->lock);
+	size_t total = p->nstragglers;
 	size_t copy = total < MAX_STRAGGLERS ? total : MAX_STRAGGLERS;
 	if (copy > n)
 		copy = n;
 	size_t each = size < sizeof *s ? size : sizeof *s;
 	for (size_t i = 0; s && i < copy; i++) {
-		memcpy((char *)s + i * size, &stragglers[i], each);
+		memcpy((char *)s + i * size, &p->stragglers[i], each);
 		if (size > each)
 			memset((char *)s + i * size + each, 0, size - each);
 	}
-	cf_unlock(&lock);
+	cf_unlock(&p->lock);
 	return total;
 }

@@ -185,10 +185,7 @@ static void sleep_end(struct sleeper *s)
 	if (was >= 2) {
 		/* Claimed while asleep: if that round is still on, this
 		 * thread counts as parked in it and stays stopped. */
-		uint32_t gen = was / 4;
-		while (atomic_load_explicit(&cf_release_gen,
-					    memory_order_acquire) == gen)
-			cf_futex_wait(&cf_release_gen, gen, 0);
+		cf_park_wait(was / 4);
 	}
 	atomic_store_explicit(&s->tid, 0, memory_order_release);
 }

@@ -310,10 +310,11 @@ static bool on_frame(const struct cf_frame *f, void *arg)
 	return true;
 }
 
-enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, struct cf_hijack *hj)
+enum cf_verdict cf_safepoint_judge(const ucontext_t *uc, pid_t tid,
+				   struct cf_hijack *hj)
 {
 	struct judge j = { .uc = uc };
-	int r = cf_walk(uc, on_frame, &j);
+	int r = cf_walk(uc, tid, on_frame, &j);
 	if (j.frames == 0) {
 		/* Not even the first frame: judge the interrupted pc alone. */
 		struct cf_frame f0 = {

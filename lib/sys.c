@@ -58,16 +58,16 @@ int cf_tgkill(pid_t tid, int sig)
 
 /* rt_tgsigqueueinfo: like tgkill, but the signal carries a value, which
  * tells the handler which request it answers. */
-int cf_sigqueue(pid_t tid, int sig, uint64_t value)
+int cf_sigqueue(pid_t pid, uid_t uid, pid_t tid, int sig, uint64_t value)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
 	si.si_signo = sig;
 	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
-	si.si_uid = getuid();
+	si.si_pid = pid;
+	si.si_uid = uid;
 	si.si_value.sival_ptr = (void *)(uintptr_t)value;
-	long r = syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, sig, &si);
+	long r = syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si);
 	return r == 0 ? 0 : -errno;
 }
 

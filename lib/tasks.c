@@ -4,10 +4,11 @@
  * driver and the handlers share during one quiesce.
  *
  * The table is an open-addressing hash on the tid in memory from mmap: the
- * driver inserts (fields first, tid last with a release store) while
- * handlers look up concurrently (acquire).  Nothing is ever deleted during a
- * quiesce, so a lookup that finds a tid finds a complete entry.  It is sized
- * before a quiesce to at least twice the thread count, so it never fills.
+ * driver inserts (the entry first, then the hash slot that leads to it,
+ * with a release store) while handlers look up concurrently (acquire).
+ * Nothing is ever deleted during a quiesce, so a lookup that finds a tid
+ * finds a complete entry.  It is sized before a quiesce to at least twice
+ * the thread count, so it never fills.
  */
 #include "config.h"
 
@@ -25,13 +26,19 @@
 /* A handler that took a late signal may still be reading a table the
  * driver has replaced, so a table is published as one pointer (with its
  * size inside) and an outgrown one is never unmapped: growth doubles, so
- * what is kept is at most the size of the current one. */
+ * what is kept is at most the size of the current one.
+ *
+ * The hash holds entry numbers; the entries themselves are dense, in the
+ * order they were inserted.  Every page of the table was write-protected
+ * by the last fork, and the first write to each costs a fault: a quiesce
+ * writes the index pages it probes and the few pages its entries fill,
+ * rather than a page per thread. */
 struct table {
-	size_t capacity;                  /* a power of two */
-	struct cf_thread slot[];
+	size_t capacity;                  /* index slots, a power of two */
+	_Atomic int32_t *index;           /* entry number + 1; 0: free */
+	struct cf_thread *entry;          /* capacity / 2 of them */
 };
 static _Atomic(struct table *) current;
-static struct cf_thread **order;      /* the used entries, dense */
 static size_t used;
 
 static size_t slot_of(const struct table *t, pid_t tid)
@@ -39,27 +46,45 @@ static size_t slot_of(const struct table *t, pid_t tid)
 	return ((uint32_t)tid * 2654435761u) & (t->capacity - 1);
 }
 
+static size_t table_size(size_t cap)
+{
+	return sizeof(struct table) + cap * sizeof(int32_t) +
+	       cap / 2 * sizeof(struct cf_thread);
+}
+
 int cf_tasks_reset(size_t want)
 {
 	struct table *t = atomic_load(&current);
 	size_t cap = 1024;
-	used = 0;
 	while (cap < want * 2)
 		cap *= 2;
 	if (t && cap <= t->capacity) {
-		memset(t->slot, 0, t->capacity * sizeof t->slot[0]);
+		/* Only what the entries in use touched was written.  Other
+		 * slots of a probe may already be cleared: skip them. */
+		for (size_t k = 0; k < used; k++) {
+			pid_t tid = atomic_load_explicit(&t->entry[k].tid,
+							 memory_order_relaxed);
+			size_t i = slot_of(t, tid);
+			for (size_t n = 0; n < t->capacity &&
+			     atomic_load_explicit(&t->index[i],
+						  memory_order_relaxed) !=
+				     (int32_t)k + 1;
+			     n++)
+				i = (i + 1) & (t->capacity - 1);
+			atomic_store_explicit(&t->index[i], 0,
+					      memory_order_relaxed);
+		}
+		memset(t->entry, 0, used * sizeof t->entry[0]);
+		used = 0;
 		return 0;
 	}
-	struct table *n = cf_map(sizeof *n + cap * sizeof n->slot[0]);
-	struct cf_thread **o = cf_map(cap / 2 * sizeof *o);
-	if (!n || !o) {
-		cf_unmap(n, sizeof *n + cap * sizeof n->slot[0]);
+	used = 0;
+	struct table *n = cf_map(table_size(cap));
+	if (!n)
 		return -ENOMEM;
-	}
 	n->capacity = cap;
-	if (t)
-		cf_unmap(order, t->capacity / 2 * sizeof *order);
-	order = o;
+	n->index = (_Atomic int32_t *)(n + 1);
+	n->entry = (struct cf_thread *)(n->index + cap);
 	atomic_store_explicit(&current, n, memory_order_release);
 	return 0;
 }
@@ -77,7 +102,7 @@ size_t cf_tasks_count(void)
 
 struct cf_thread *cf_tasks_nth(size_t i)
 {
-	return order[i];
+	return &atomic_load_explicit(&current, memory_order_relaxed)->entry[i];
 }
 
 struct cf_thread *cf_tasks_find(pid_t tid)
@@ -87,18 +112,22 @@ struct cf_thread *cf_tasks_find(pid_t tid)
 		return NULL;
 	for (size_t i = slot_of(t, tid), n = 0; n < t->capacity;
 	     i = (i + 1) & (t->capacity - 1), n++) {
-		int32_t x = atomic_load_explicit(&t->slot[i].tid,
+		int32_t x = atomic_load_explicit(&t->index[i],
 						 memory_order_acquire);
-		if (x == tid)
-			return &t->slot[i];
 		if (x == 0)
 			return NULL;
+		if ((size_t)x > t->capacity / 2)
+			continue;         /* never written so; be safe */
+		struct cf_thread *e = &t->entry[x - 1];
+		if (atomic_load_explicit(&e->tid, memory_order_relaxed) == tid)
+			return e;
 	}
 	return NULL;
 }
 
 /* Driver only.  Returns NULL when the table is half full: the caller backs
- * off, grows it and starts again. */
+ * off, grows it and starts again.  The entry is complete (its tid set)
+ * before the index slot that leads to it is published. */
 struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh)
 {
 	struct table *tab = atomic_load(&current);
@@ -109,11 +138,13 @@ struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh)
 	if ((used + 1) * 2 > tab->capacity)
 		return NULL;
 	size_t i = slot_of(tab, tid);
-	while (atomic_load_explicit(&tab->slot[i].tid, memory_order_relaxed))
+	while (atomic_load_explicit(&tab->index[i], memory_order_relaxed))
 		i = (i + 1) & (tab->capacity - 1);
-	t = &tab->slot[i];
-	atomic_store_explicit(&t->tid, tid, memory_order_release);
-	order[used++] = t;
+	t = &tab->entry[used];
+	atomic_store_explicit(&t->tid, tid, memory_order_relaxed);
+	atomic_store_explicit(&tab->index[i], (int32_t)(used + 1),
+			      memory_order_release);
+	used++;
 	*fresh = true;
 	return t;
 }

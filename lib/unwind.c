@@ -10,7 +10,17 @@
  * accessor instead: unwind tables are found in the snapshot objects.c took
  * before any thread was signalled, registers come from the signal context,
  * and memory is read only after the page is known to be readable.  The
- * caching policy is UNW_CACHE_NONE, as libunwind's caches take locks.
+ * caching policy is UNW_CACHE_NONE, as libunwind's caches take locks.  (Not
+ * UNW_CACHE_PER_THREAD either: libunwind built without
+ * --enable-per-thread-cache, as Debian's is, then uses the global cache
+ * without its lock.)
+ *
+ * A thread that has not run since its last walk (an idle one, between two
+ * cforks) would be walked again to the same frames: the walk is a function
+ * of the registers and words it reads and of the objects snapshot.  So the
+ * last walk of each thread is kept with those inputs (see "memo" below),
+ * and when they are all as they were, its frames are handed over again
+ * instead.
  */
 #include "config.h"
 
@@ -33,21 +43,67 @@ extern int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t, unw_word_t,
 
 static unw_addr_space_t as;
 
-/* Pages known to be readable during one walk: the handler's own stack
- * frames are read again and again. */
+/* What is known to be readable during one walk: the read-only segment
+ * read last (an unwind table is read a word at a time, a byte at a time
+ * when instructions are decoded), and the stack pages checked. */
 #define CF_PAGES 8
+struct memo;
 struct walk {
 	const ucontext_t *uc;
+	uintptr_t ro_lo, ro_hi;
 	uintptr_t pages[CF_PAGES];
 	unsigned npages, next;
+	struct memo *rec;             /* the walk's inputs go there */
+	bool unrecordable;            /* too many, or a read failed */
 };
 
-static bool use_vm_readv = true;
+static void note_reg(struct walk *w, unw_regnum_t reg, uintptr_t val);
+static void note_mem(struct walk *w, uintptr_t addr);
+
+/* How a page is checked: rt_sigprocmask copies the new set from user
+ * memory before it looks at how, so with an invalid how it reads one word
+ * and changes nothing: EFAULT when the page cannot be read (unmapped, or
+ * PROT_NONE like a guard page), EINVAL when it can.  It costs a tenth of
+ * process_vm_readv, which needs the pid and pins the page.  The method is
+ * tried on a page of each kind once (a sandbox that answers EINVAL
+ * without reading would pass every page), and where it fails
+ * process_vm_readv, then mincore, are used. */
+enum { CHECK_SIGPROCMASK, CHECK_VM_READV, CHECK_MINCORE };
+static _Atomic int check_method = CHECK_VM_READV;
+
+static long read_check(uintptr_t page)
+{
+	return cf_raw_syscall6(SYS_rt_sigprocmask, -1, (long)page, 0, 8, 0, 0);
+}
+
+static void choose_check_method(void)
+{
+	void *p = (void *)cf_raw_syscall6(SYS_mmap, 0, 4096, PROT_NONE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((uintptr_t)p > -4096UL)
+		return;
+	uintptr_t here = (uintptr_t)&p & ~4095UL;
+	if (read_check((uintptr_t)p) == -EFAULT && read_check(here) == -EINVAL)
+		atomic_store_explicit(&check_method, CHECK_SIGPROCMASK,
+				      memory_order_relaxed);
+	cf_raw_syscall6(SYS_munmap, (long)p, 4096, 0, 0, 0, 0);
+}
 
 static bool page_readable(uintptr_t page)
 {
+	if (page == 0)          /* and a NULL set would read nothing */
+		return false;
+	int method = atomic_load_explicit(&check_method, memory_order_relaxed);
+	if (method == CHECK_SIGPROCMASK) {
+		long r = read_check(page);
+		if (r == -EINVAL || r == -EFAULT)
+			return r == -EINVAL;
+		method = CHECK_VM_READV;
+		atomic_store_explicit(&check_method, method,
+				      memory_order_relaxed);
+	}
 	char byte;
-	if (use_vm_readv) {
+	if (method == CHECK_VM_READV) {
 		/* Unlike mincore, this sees PROT_NONE guard pages too. */
 		struct iovec local = { &byte, 1 };
 		struct iovec remote = { (void *)page, 1 };
@@ -57,17 +113,38 @@ static bool page_readable(uintptr_t page)
 			return true;
 		if (errno == EFAULT || errno == ESRCH)
 			return false;
-		use_vm_readv = false;   /* ENOSYS or EPERM: seccomp, say */
+		/* ENOSYS or EPERM: seccomp */
+		atomic_store_explicit(&check_method, CHECK_MINCORE,
+				      memory_order_relaxed);
 	}
 	unsigned char vec;
 	return syscall(SYS_mincore, (void *)page, 4096UL, &vec) == 0;
 }
 
+/* The read-only segments of start-up objects never change: words read
+ * there are not inputs of a walk worth keeping. */
+static bool immutable(struct walk *w, uintptr_t addr, size_t len)
+{
+	if (addr >= w->ro_lo && addr + len <= w->ro_hi)
+		return true;
+	const uintptr_t *seg = cf_objects_readonly(addr, len);
+	if (!seg)
+		return false;
+	w->ro_lo = seg[0];
+	w->ro_hi = seg[1];
+	return true;
+}
+
 static bool readable(struct walk *w, uintptr_t addr, size_t len)
 {
-	const struct cf_object *o = cf_objects_find(addr);
-	if (o && o->permanent && addr + len <= o->text_hi)
+	if (addr >= w->ro_lo && addr + len <= w->ro_hi)
 		return true;
+	const uintptr_t *seg = cf_objects_readonly(addr, len);
+	if (seg) {
+		w->ro_lo = seg[0];
+		w->ro_hi = seg[1];
+		return true;
+	}
 	for (uintptr_t p = addr & ~4095UL; p < addr + len; p += 4096) {
 		bool hit = false;
 		for (unsigned i = 0; i < w->npages; i++)
@@ -95,9 +172,13 @@ static int access_mem(unw_addr_space_t a, unw_word_t addr, unw_word_t *val,
 		      int write, void *arg)
 {
 	struct walk *w = arg;
-	if (write || !readable(w, addr, sizeof *val))
+	if (write || !readable(w, addr, sizeof *val)) {
+		w->unrecordable = true;
 		return -UNW_EINVAL;
+	}
 	memcpy(val, (const void *)addr, sizeof *val);
+	if (!immutable(w, addr, sizeof *val))
+		note_mem(w, addr);
 	return 0;
 }
 
@@ -125,9 +206,12 @@ static int access_reg(unw_addr_space_t a, unw_regnum_t reg, unw_word_t *val,
 {
 	struct walk *w = arg;
 	int g = greg_of(reg);
-	if (write || g < 0)
+	if (write || g < 0) {
+		w->unrecordable = true;
 		return -UNW_EBADREG;
+	}
 	*val = (unw_word_t)w->uc->uc_mcontext.gregs[g];
+	note_reg(w, reg, *val);
 	return 0;
 }
 
@@ -141,9 +225,17 @@ static int find_proc_info(unw_addr_space_t a, unw_word_t ip,
 			  unw_proc_info_t *pi, int need_unwind_info, void *arg)
 {
 	const struct cf_object *o = cf_objects_find(ip);
-	if (!o || !o->eh_hdr || (!o->permanent &&
-				 !readable(arg, o->eh_hdr, 12)))
+	if (!o || !o->eh_hdr)
 		return -UNW_ENOINFO;
+	if (!o->permanent) {
+		/* Whether the table is still there is an input too. */
+		if (!readable(arg, o->eh_hdr, 12)) {
+			((struct walk *)arg)->unrecordable = true;
+			return -UNW_ENOINFO;
+		}
+		note_mem(arg, o->eh_hdr);
+		note_mem(arg, o->eh_hdr + 4);
+	}
 	unw_dyn_info_t di = {
 		.start_ip = o->text_lo,
 		.end_ip = o->text_hi,
@@ -234,23 +326,183 @@ static void without_new_descriptors(void (*fn)(void))
 		setrlimit(RLIMIT_NOFILE, &old);
 }
 
-int cf_unwind_init(void)
+/*
+ * The memo: each thread's last walk, with its inputs.  Given the same
+ * registers (those libunwind asked for), the same words at the addresses
+ * it read outside immutable memory, and the same objects snapshot,
+ * libunwind (which keeps nothing between walks with UNW_CACHE_NONE) makes
+ * the same reads in the same order and finds the same frames.  Only
+ * complete walks whose reads all succeeded are kept.
+ *
+ * A slot is chosen by tid, so two threads may share one: it is a seqlock
+ * (odd while written; a writer takes it with a compare-and-swap, a reader
+ * checks that it did not change while read), and its contents are
+ * checked against the thread's own state, never trusted for being its.
+ * The frames are copied out before they are used.
+ */
+#define MEMO_SLOTS_LOG 10                 /* 1024 slots, 1.9 KiB each */
+#define MEMO_REGS 17
+#define MEMO_MEM 48                       /* an idle thread's walk: 4 */
+#define MEMO_FRAMES 32
+struct memo {
+	_Atomic uint32_t seq;
+	_Atomic uintptr_t tid, gen, result, nregs, nmem, nframes;
+	_Atomic uintptr_t reg[MEMO_REGS][2];      /* register, value */
+	_Atomic uintptr_t mem[MEMO_MEM][2];       /* address, word */
+	_Atomic uintptr_t frame[MEMO_FRAMES][3];  /* ip, sp, flags */
+};
+static struct memo *memos;
+
+#define PUT(field, v) atomic_store_explicit(&(field), (v), memory_order_relaxed)
+#define GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+static struct memo *memo_slot(pid_t tid)
 {
-	if (as)
-		return 0;
-	as = unw_create_addr_space(&accessors, 0);
-	if (!as)
-		return -ENOMEM;
-	without_new_descriptors(set_policy);
-	return 0;
+	return memos ? &memos[((uint32_t)tid * 2654435761u) >>
+			      (32 - MEMO_SLOTS_LOG)] : NULL;
 }
 
-int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg)
+static void note_reg(struct walk *w, unw_regnum_t reg, uintptr_t val)
 {
+	struct memo *m = w->rec;
+	if (!m || w->unrecordable)
+		return;
+	uintptr_t n = GET(m->nregs);
+	for (uintptr_t i = 0; i < n; i++)
+		if (GET(m->reg[i][0]) == (uintptr_t)reg)
+			return;
+	if (n == MEMO_REGS) {
+		w->unrecordable = true;
+		return;
+	}
+	PUT(m->reg[n][0], (uintptr_t)reg);
+	PUT(m->reg[n][1], val);
+	PUT(m->nregs, n + 1);
+}
+
+/* addr has been found readable. */
+static void note_mem(struct walk *w, uintptr_t addr)
+{
+	struct memo *m = w->rec;
+	if (!m || w->unrecordable)
+		return;
+	uintptr_t n = GET(m->nmem);
+	for (uintptr_t i = 0; i < n; i++)
+		if (GET(m->mem[i][0]) == addr)
+			return;
+	if (n == MEMO_MEM) {
+		w->unrecordable = true;
+		return;
+	}
+	uintptr_t word;
+	memcpy(&word, (const void *)addr, sizeof word);
+	PUT(m->mem[n][0], addr);
+	PUT(m->mem[n][1], word);
+	PUT(m->nmem, n + 1);
+}
+
+static void note_frame(struct walk *w, const struct cf_frame *f)
+{
+	struct memo *m = w->rec;
+	if (!m || w->unrecordable)
+		return;
+	uintptr_t n = GET(m->nframes);
+	if (n == MEMO_FRAMES) {
+		w->unrecordable = true;
+		return;
+	}
+	PUT(m->frame[n][0], f->ip);
+	PUT(m->frame[n][1], f->sp);
+	PUT(m->frame[n][2], (uintptr_t)f->signal_frame |
+			    (uintptr_t)f->exact_ip << 1);
+	PUT(m->nframes, n + 1);
+}
+
+/* Takes tid's slot for writing, or returns NULL. */
+static struct memo *memo_begin(pid_t tid)
+{
+	struct memo *m = memo_slot(tid);
+	if (!m)
+		return NULL;
+	uint32_t s = atomic_load_explicit(&m->seq, memory_order_relaxed);
+	if ((s & 1) || !atomic_compare_exchange_strong_explicit(
+			       &m->seq, &s, s + 1, memory_order_relaxed,
+			       memory_order_relaxed))
+		return NULL;
+	atomic_thread_fence(memory_order_release);
+	PUT(m->tid, 0);
+	PUT(m->nregs, 0);
+	PUT(m->nmem, 0);
+	PUT(m->nframes, 0);
+	return m;
+}
+
+static void memo_end(struct walk *w, pid_t tid, uint32_t gen, int result)
+{
+	struct memo *m = w->rec;
+	if (!m)
+		return;
+	if (!w->unrecordable) {
+		PUT(m->gen, gen);
+		PUT(m->result, (uintptr_t)(intptr_t)result);
+		PUT(m->tid, (uintptr_t)tid);
+	}
+	atomic_store_explicit(&m->seq,
+			      atomic_load_explicit(&m->seq,
+						   memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
+/* The kept walk of tid, if every input is as it was: its frames go to
+ * out and its result to *result. */
+static bool memo_find(pid_t tid, uint32_t gen, const ucontext_t *uc,
+		      struct cf_frame out[MEMO_FRAMES], size_t *nout,
+		      int *result)
+{
+	struct memo *m = memo_slot(tid);
+	if (!m)
+		return false;
+	uint32_t s = atomic_load_explicit(&m->seq, memory_order_acquire);
+	uintptr_t nregs = GET(m->nregs), nmem = GET(m->nmem);
+	uintptr_t nframes = GET(m->nframes);
+	if ((s & 1) || GET(m->tid) != (uintptr_t)tid || GET(m->gen) != gen ||
+	    nregs > MEMO_REGS || nmem > MEMO_MEM || nframes > MEMO_FRAMES)
+		return false;
+	for (uintptr_t i = 0; i < nregs; i++) {
+		int g = greg_of((unw_regnum_t)GET(m->reg[i][0]));
+		if (g < 0 || (uintptr_t)uc->uc_mcontext.gregs[g] !=
+				     GET(m->reg[i][1]))
+			return false;
+	}
 	struct walk w = { .uc = uc };
+	for (uintptr_t i = 0; i < nmem; i++) {
+		uintptr_t addr = GET(m->mem[i][0]), word;
+		if (!readable(&w, addr, sizeof word))
+			return false;
+		memcpy(&word, (const void *)addr, sizeof word);
+		if (word != GET(m->mem[i][1]))
+			return false;
+	}
+	for (uintptr_t i = 0; i < nframes; i++) {
+		uintptr_t flags = GET(m->frame[i][2]);
+		out[i] = (struct cf_frame){
+			.ip = GET(m->frame[i][0]),
+			.sp = GET(m->frame[i][1]),
+			.signal_frame = flags & 1,
+			.exact_ip = (flags >> 1) & 1,
+		};
+	}
+	*result = (int)(intptr_t)GET(m->result);
+	*nout = nframes;
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&m->seq, memory_order_relaxed) == s;
+}
+
+static int walk_frames(struct walk *w, cf_frame_fn *fn, void *arg)
+{
 	unw_cursor_t cur;
 	struct cf_frame f = { .exact_ip = true };
-	if (!as || unw_init_remote(&cur, as, &w) < 0)
+	if (!as || unw_init_remote(&cur, as, w) < 0)
 		return -1;
 	for (int n = 0; n < CF_WALK_MAX; n++) {
 		unw_word_t ip, sp;
@@ -265,8 +517,11 @@ int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg)
 		f.ip = ip;
 		f.sp = sp;
 		f.signal_frame = unw_is_signal_frame(&cur) > 0;
-		if (!fn(&f, arg))
+		note_frame(w, &f);
+		if (!fn(&f, arg)) {
+			w->unrecordable = true;   /* not the whole walk */
 			return 0;
+		}
 		/* The frame after a signal frame was interrupted, not called. */
 		f.exact_ip = f.signal_frame;
 		int r = unw_step(&cur);
@@ -276,4 +531,48 @@ int cf_walk(const ucontext_t *uc, cf_frame_fn *fn, void *arg)
 			return -1;
 	}
 	return -1;
+}
+
+/* Apart from the walk, so that its copy of the frames does not add to the
+ * stack a real walk takes. */
+static __attribute__((noinline)) bool replay(pid_t tid, uint32_t gen,
+					     const ucontext_t *uc,
+					     cf_frame_fn *fn, void *arg,
+					     int *r)
+{
+	struct cf_frame kept[MEMO_FRAMES];
+	size_t n;
+	if (!memo_find(tid, gen, uc, kept, &n, r))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!fn(&kept[i], arg)) {
+			*r = 0;
+			break;
+		}
+	return true;
+}
+
+int cf_walk(const ucontext_t *uc, pid_t tid, cf_frame_fn *fn, void *arg)
+{
+	uint32_t gen = cf_objects_generation();
+	int r;
+	if (tid > 0 && replay(tid, gen, uc, fn, arg, &r))
+		return r;
+	struct walk w = { .uc = uc, .rec = tid > 0 ? memo_begin(tid) : NULL };
+	r = walk_frames(&w, fn, arg);
+	memo_end(&w, tid, gen, r);
+	return r;
+}
+
+int cf_unwind_init(void)
+{
+	if (as)
+		return 0;
+	choose_check_method();
+	memos = cf_map(sizeof *memos << MEMO_SLOTS_LOG);
+	as = unw_create_addr_space(&accessors, 0);
+	if (!as)
+		return -ENOMEM;
+	without_new_descriptors(set_policy);
+	return 0;
 }
