@@ -81,8 +81,8 @@ int cf_atfork_init(void)
 
 bool cf_atfork_owner(void)
 {
-	return atomic_load_explicit(&fork_owner, memory_order_relaxed) ==
-	       cf_gettid();
+	pid_t owner = atomic_load_explicit(&fork_owner, memory_order_relaxed);
+	return owner != 0 && owner == cf_gettid();
 }
 
 size_t cf_atfork_prepare(void)

@@ -33,7 +33,10 @@ static _Atomic int initialised;
  * the objects' tables is cheapest before threads exist. */
 __attribute__((constructor(102))) static void cf_init(void)
 {
-	if (atomic_exchange(&initialised, 1))
+	/* A load first: after a fork this page is write-protected, and a
+	 * store at every cfork would cost the parent a fault. */
+	if (atomic_load_explicit(&initialised, memory_order_acquire) ||
+	    atomic_exchange(&initialised, 1))
 		return;
 	/* libc's own fork, never a wrapper of it (the preload shim's). */
 	libc_fork = (pid_t (*)(void))cf_libc_sym("fork");

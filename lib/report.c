@@ -60,7 +60,8 @@ static size_t npending;
 
 void cf_report_begin(void)
 {
-	npending = 0;
+	if (npending)            /* no store, so no fault, when already 0 */
+		npending = 0;
 }
 
 static const char *why(const struct cf_thread *t, unsigned verdict)
