@@ -31,8 +31,8 @@
 #define HUGE (2ul << 20)
 /* Forks until a child is torn (proof), or RACED forks the writer ran
  * across gave none, or MAX_FORKS in all (a writer that seldom runs). */
-#define RACED 100u
-#define MAX_FORKS 1000u
+#define RACED 300u
+#define MAX_FORKS 3000u
 /* A child exits with this when torn, 0 when not. */
 #define TORN_STATUS 3
 

@@ -44,9 +44,18 @@ check() {
 		skipped=$((skipped + 1))
 		return
 	fi
-	out=$("$run" "$kernel" --append hugepages=16 --timeout 900 --libs \
-		--add "$lib" --env LD_LIBRARY_PATH=/work -- "$probe" 2>&1)
-	status=$?
+	# run-in-vm itself dies of SIGPIPE now and then, before it boots
+	# anything and with no output: under set -o pipefail, its
+	# "ldconfig -p | awk '...{exit}'" fails when awk exits while ldconfig
+	# still writes (seen under load).  That run is made again.
+	for attempt in 1 2 3; do
+		out=$("$run" "$kernel" --append hugepages=16 --timeout 1200 \
+			--libs --add "$lib" --env LD_LIBRARY_PATH=/work -- \
+			"$probe" 2>&1)
+		status=$?
+		[ $status -eq 141 ] && [ -z "$out" ] || break
+		echo "$name: run-in-vm died of SIGPIPE before booting; again"
+	done
 	echo "$out" | sed "s/^/$name: /"
 	if [ $status -eq 77 ]; then
 		skipped=$((skipped + 1))
