@@ -42,7 +42,7 @@ static void usage(FILE *f)
 		"\n"
 		"  --json       print the result as one JSON object\n"
 		"  --thorough   also fork against a writer thread and count torn\n"
-		"               children (about a second)\n"
+		"               children (up to a few seconds)\n"
 		"  --help       print this help and exit\n"
 		"  --version    print the version and exit\n"
 		"\n"
