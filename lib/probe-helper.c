@@ -122,6 +122,14 @@ static char *map_pinned(struct cf_probe_path_raw *out, int ring, int kind)
 
 static struct cf_probe_raw result;
 
+static void reap(long pid)
+{
+	int status;
+	if (pid > 0)
+		while (sys6(SYS_wait4, pid, (long)&status, 0, 0, 0, 0) == -4)
+			;
+}
+
 /* Trials until the counts agree: two, or all of CF_PROBE_TRIALS when the
  * first two disagree (a stray fault must not decide). */
 static bool settled(unsigned n)
@@ -170,23 +178,40 @@ __attribute__((used)) static void helper_main(void)
 		any |= pinned[k] != NULL;
 	}
 
-	/* One fork per trial copies every path's pinned page.  Children are
-	 * reaped at the end: whether a child still lives does not change
-	 * whether the parent's page was left write-protected. */
-	long children[CF_PROBE_TRIALS];
+	/* One fork per trial copies every path's pinned page.  Each child
+	 * leaves at once and is reaped before the next fork (its copy of the
+	 * hugetlb page must be free again), the last one after the answer is
+	 * written: whether a child still lives does not change whether the
+	 * parent's page was left write-protected. */
+	long child = 0;
 	unsigned n = 0;
 	while (any && !settled(n)) {
+		reap(child);
 		long pid = sys6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
 		if (pid == 0)
 			sys(SYS_exit_group, 0, 0, 0);
+		child = pid > 0 ? pid : 0;
+		struct cf_probe_path_raw *huge = &result.path[CF_PROBE_HUGETLB];
+		if (pid == -12 /* ENOMEM */ && huge->stage == CF_PROBE_STAGE_OK) {
+			/* The child's copy of the pinned hugetlb page found
+			 * no free page: go on without that path. */
+			huge->stage = CF_PROBE_STAGE_FORK;
+			huge->error = 12;
+			sys(SYS_munmap, pinned[CF_PROBE_HUGETLB], HUGE_SIZE, 0);
+			any = false;
+			for (int k = 0; k < CF_PROBE_KINDS; k++)
+				any |= result.path[k].stage == CF_PROBE_STAGE_OK;
+			continue;
+		}
 		if (pid < 0) {
 			for (int k = 0; k < CF_PROBE_KINDS; k++) {
+				if (result.path[k].stage != CF_PROBE_STAGE_OK)
+					continue;
 				result.path[k].stage = CF_PROBE_STAGE_FORK;
 				result.path[k].error = (int)-pid;
 			}
 			break;
 		}
-		children[n] = pid;
 		for (int k = 0; k < CF_PROBE_KINDS; k++) {
 			struct cf_probe_path_raw *p = &result.path[k];
 			if (p->stage != CF_PROBE_STAGE_OK)
@@ -197,8 +222,7 @@ __attribute__((used)) static void helper_main(void)
 		result.control[n] = write_faults(control);
 		n++;
 	}
-	/* The answer first: reaping the children (whose exits free what they
-	 * copied) need not delay the caller. */
+	/* The answer first, then the last child. */
 	const char *p = (const char *)&result;
 	size_t left = sizeof result;
 	while (left) {
@@ -210,11 +234,7 @@ __attribute__((used)) static void helper_main(void)
 		p += w;
 		left -= (size_t)w;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		int status;
-		while (sys6(SYS_wait4, children[i], (long)&status, 0, 0, 0, 0) == -4)
-			;
-	}
+	reap(child);
 	sys(SYS_exit_group, 0, 0, 0);
 }
 

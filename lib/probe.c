@@ -276,6 +276,12 @@ static void judge_path(const struct cf_probe_raw *raw, int kind,
 			: "io_uring cannot pin this memory";
 		return;
 	}
+	if (r->stage == CF_PROBE_STAGE_FORK && kind == CF_PROBE_HUGETLB &&
+	    r->error == ENOMEM) {
+		p->reason = "too few free hugetlb pages (a fork needs a second "
+			    "one for the child's copy)";
+		return;
+	}
 	if (r->stage == CF_PROBE_STAGE_FORK || r->trials < 2) {
 		p->reason = "the probe could not fork";
 		return;
@@ -319,13 +325,23 @@ static long meminfo_value(const char *key)
 	return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
+/* Hugetlb pages can be had when some are reserved, or when the kernel may
+ * make surplus ones (vm.nr_overcommit_hugepages).  Without /proc, assume
+ * they may be in use. */
+static bool hugetlb_offered(void)
+{
+	char buf[32];
+	if (meminfo_value("\nHugePages_Total:") != 0)
+		return true;
+	return cf_read_file("/proc/sys/vm/nr_overcommit_hugepages", buf,
+			    sizeof buf) > 0 && strtol(buf, NULL, 10) != 0;
+}
+
 static void fill_in_use(struct cfork_probe_result *r)
 {
 	r->path[CFORK_PATH_SMALL].in_use = 1;
 	r->path[CFORK_PATH_THP].in_use = thp_enabled();
-	/* Without /proc, assume hugetlb pages may be in use. */
-	r->path[CFORK_PATH_HUGETLB].in_use =
-		meminfo_value("\nHugePages_Total:") != 0;
+	r->path[CFORK_PATH_HUGETLB].in_use = hugetlb_offered();
 }
 
 static int overall(const struct cfork_probe_result *r)
