@@ -112,7 +112,8 @@ struct cfork_probe_path {
 	int verdict;               /* enum cfork_verdict */
 	int in_use;                /* the system offers this path: small
 				    * pages always, THP unless disabled,
-				    * hugetlb when pages are reserved */
+				    * hugetlb when pages are reserved or
+				    * may be had as surplus */
 	const char *reason;        /* a static English phrase */
 	unsigned trials;           /* forks of the fault sign */
 	unsigned pinned_faults;    /* of those, how many times the first

@@ -107,9 +107,19 @@ static void print_text(const struct cfork_probe_result *r,
 			       "(the writer ran across %u forks)\n", "",
 			       "", p->torn, p->forks, p->raced);
 	}
+	/* Auto mode counts hugetlb only in processes that map such pages
+	 * (cfork_probe(3)). */
+	const struct cfork_probe_path *p = r->path;
+	int direct = p[CFORK_PATH_SMALL].verdict == CFORK_COHERENT &&
+		     (!p[CFORK_PATH_THP].in_use ||
+		      p[CFORK_PATH_THP].verdict == CFORK_COHERENT);
 	printf("verdict: %s", verdict_name(r->verdict));
 	if (r->verdict == CFORK_COHERENT)
 		printf(" (cfork() in auto mode forks directly)\n");
+	else if (direct)
+		printf(" (cfork() in auto mode forks directly in processes that "
+		       "map no hugetlb pages, and stops sibling threads in "
+		       "the others)\n");
 	else
 		printf(" (cfork() in auto mode stops sibling threads)\n");
 	printf("probe took %.2f ms\n", (double)r->ns / 1e6);
