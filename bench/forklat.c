@@ -432,33 +432,6 @@ static void usage(FILE *f, const char *prog)
 		prog, DEFAULT_N, prog);
 }
 
-static bool parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = (int)v;
-	return true;
-}
-
-/* "1,8,64" into at most MAX_COUNTS numbers; false on anything else. */
-static bool parse_list(const char *s, int lo, int hi, int *v, int *n)
-{
-	char buf[256];
-	if (strlen(s) >= sizeof buf)
-		return false;
-	strcpy(buf, s);
-	*n = 0;
-	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (*n == MAX_COUNTS || !parse_int(tok, lo, hi, &v[*n]))
-			return false;
-		(*n)++;
-	}
-	return *n > 0;
-}
 
 static bool has_case(const char *list, const char *name)
 {
@@ -552,14 +525,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'n':
-			if (!parse_int(optarg, 1, 10000000, &n)) {
+			if (!bench_parse_int(optarg, 1, 10000000, &n)) {
 				fprintf(stderr, "forklat: -n wants a positive "
 					"number\n");
 				return 2;
 			}
 			break;
 		case 't':
-			if (!parse_list(optarg, 0, 10000, counts, &ncounts)) {
+			if (!bench_parse_list(optarg, 0, 10000, counts,
+					      MAX_COUNTS, &ncounts)) {
 				fprintf(stderr, "forklat: -t wants up to %d "
 					"counts from 0 to 10000, comma-"
 					"separated\n", MAX_COUNTS);
@@ -567,14 +541,15 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'b':
-			if (!parse_int(optarg, 1, 10000, &busy)) {
+			if (!bench_parse_int(optarg, 1, 10000, &busy)) {
 				fprintf(stderr, "forklat: -b wants 1 to "
 					"10000\n");
 				return 2;
 			}
 			break;
 		case 'g':
-			if (!parse_list(optarg, 1, 1024, sizes, &nsizes)) {
+			if (!bench_parse_list(optarg, 1, 1024, sizes,
+					      MAX_COUNTS, &nsizes)) {
 				fprintf(stderr, "forklat: -g wants up to %d "
 					"sizes from 1 to 1024 GiB, comma-"
 					"separated\n", MAX_COUNTS);

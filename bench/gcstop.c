@@ -102,32 +102,6 @@ static int measure(int siblings, int reps, FILE *kv)
 	return 0;
 }
 
-static bool parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = (int)v;
-	return true;
-}
-
-static bool parse_list(const char *s, int *v, int *n)
-{
-	char buf[256];
-	if (strlen(s) >= sizeof buf)
-		return false;
-	strcpy(buf, s);
-	*n = 0;
-	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (*n == MAX_COUNTS || !parse_int(tok, 0, 10000, &v[*n]))
-			return false;
-		(*n)++;
-	}
-	return *n > 0;
-}
 
 static void usage(FILE *f, const char *prog)
 {
@@ -151,14 +125,15 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "n:t:h")) != -1) {
 		switch (opt) {
 		case 'n':
-			if (!parse_int(optarg, 1, 10000000, &n)) {
+			if (!bench_parse_int(optarg, 1, 10000000, &n)) {
 				fprintf(stderr, "gcstop: -n wants a positive "
 					"number\n");
 				return 2;
 			}
 			break;
 		case 't':
-			if (!parse_list(optarg, counts, &ncounts)) {
+			if (!bench_parse_list(optarg, 0, 10000, counts,
+					      MAX_COUNTS, &ncounts)) {
 				fprintf(stderr, "gcstop: -t wants up to %d "
 					"counts from 0 to 10000, comma-"
 					"separated\n", MAX_COUNTS);

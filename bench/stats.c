@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "stats.h"
@@ -96,4 +97,31 @@ void bench_sleep_ns(uint64_t ns)
 			       (long)(ns % 1000000000u) };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+bool bench_parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+bool bench_parse_list(const char *s, int lo, int hi, int *v, int max, int *n)
+{
+	char buf[256];
+	if (strlen(s) >= sizeof buf)
+		return false;
+	strcpy(buf, s);
+	*n = 0;
+	for (char *save, *tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (*n == max || !bench_parse_int(tok, lo, hi, &v[*n]))
+			return false;
+		(*n)++;
+	}
+	return *n > 0;
 }

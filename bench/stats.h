@@ -6,6 +6,7 @@
 #ifndef BENCH_STATS_H
 #define BENCH_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -32,6 +33,12 @@ void series_print_kv(FILE *f, struct series *s);
 /* One table row: case, quantity, n, median, p90, max. */
 void series_print_row(FILE *f, const char *case_name, struct series *s);
 void series_print_header(FILE *f);
+
+/* Command-line numbers: an int in [lo, hi], or "1,8,64" into at most
+ * max of them (*n set); false on anything else. */
+bool bench_parse_int(const char *s, int lo, int hi, int *out);
+bool bench_parse_list(const char *s, int lo, int hi, int *v, int max,
+		      int *n);
 
 uint64_t bench_now_ns(void);
 /* Sleeps ns nanoseconds (siblings woken by the last call settle). */
