@@ -33,35 +33,13 @@ static void *ring_writer(void *arg)
 	return NULL;
 }
 
-/* On a busy machine the writers may not be running at all when the fork
- * comes, and a fork can only tear what is being written: wait (a while at
- * most) until both have been seen to move. */
-static void wait_for_writers(void)
-{
-	uint64_t s0 = atomic_load(stripe(&pin, 0));
-	uint64_t r0 = atomic_load(&ringbuf(&pin)->head);
-	for (int i = 0; i < 10000; i++) {
-		if (atomic_load(stripe(&pin, 0)) != s0 &&
-		    atomic_load(&ringbuf(&pin)->head) != r0)
-			return;
-		sched_yield();
-	}
-}
-
 /* Returns how many of n children saw a torn state. */
 static int run(pid_t (*forker)(void), int n)
 {
 	int torn = 0;
 	for (int i = 0; i < n; i++) {
-		wait_for_writers();
-		pid_t pid = forker();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			_exit(stripe_coherent(&pin) && ring_coherent(&pin) ? 0 : 1);
-		int status;
-		CHECK(waitpid(pid, &status, 0) == pid);
-		CHECK(WIFEXITED(status));
-		torn += WEXITSTATUS(status) != 0;
+		pinned_wait_for_writers(&pin);
+		torn += pinned_fork_torn(&pin, forker, NULL);
 		/* let the writers move on between forks */
 		usleep(200);
 	}

@@ -53,13 +53,7 @@ static int torn_children(int n)
 {
 	int torn = 0;
 	for (int i = 0; i < n; i++) {
-		pid_t pid = cfork();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			_exit(stripe_coherent(&pin) && ring_coherent(&pin) ? 0 : 1);
-		int st;
-		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
-		torn += WEXITSTATUS(st) != 0;
+		torn += pinned_fork_torn(&pin, cfork, NULL);
 	}
 	return torn;
 }

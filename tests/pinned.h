@@ -8,11 +8,16 @@
 #define CFORK_PINNED_H
 
 #include <liburing.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
 
 #define PIN_PAGES 16
 #define PAGE 4096
@@ -131,6 +136,37 @@ static inline bool ring_coherent(struct pinned *p)
 			return false;
 	}
 	return true;
+}
+
+/* On a busy machine the writers may not be running at all when the fork
+ * comes, and a fork can only tear what is being written: waits (a while at
+ * most) until both the stripe and the ring have been seen to move. */
+static inline void pinned_wait_for_writers(struct pinned *p)
+{
+	uint64_t s0 = atomic_load(stripe(p, 0));
+	uint64_t r0 = atomic_load(&ringbuf(p)->head);
+	for (int i = 0; i < 10000; i++) {
+		if (atomic_load(stripe(p, 0)) != s0 &&
+		    atomic_load(&ringbuf(p)->head) != r0)
+			return;
+		sched_yield();
+	}
+}
+
+/* One fork by forker whose child checks both structures and leaves;
+ * returns whether the child was torn (its pid in *child). */
+static inline bool pinned_fork_torn(struct pinned *p, pid_t (*forker)(void),
+				    pid_t *child)
+{
+	pid_t pid = forker();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(stripe_coherent(p) && ring_coherent(p) ? 0 : 1);
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+	if (child)
+		*child = pid;
+	return WEXITSTATUS(st) != 0;
 }
 
 #endif

@@ -47,19 +47,6 @@ static void *masked_ring_writer(void *arg)
 	return NULL;
 }
 
-/* A fork tears only what is being written: both writers must move. */
-static void wait_for_writers(void)
-{
-	uint64_t s0 = atomic_load(stripe(&pin, 0));
-	uint64_t r0 = atomic_load(&ringbuf(&pin)->head);
-	for (int i = 0; i < 10000; i++) {
-		if (atomic_load(stripe(&pin, 0)) != s0 &&
-		    atomic_load(&ringbuf(&pin)->head) != r0)
-			return;
-		sched_yield();
-	}
-}
-
 int main(int argc, char **argv)
 {
 	t_alarm(600);
@@ -79,14 +66,9 @@ int main(int argc, char **argv)
 	int torn = 0, cforks = 0, coherent = 0;
 	unsigned parked_min = ~0u;
 	for (int i = 0; i < n; i++) {
-		wait_for_writers();
-		pid_t pid = fork();
-		CHECK(pid >= 0);
-		if (pid == 0)
-			_exit(stripe_coherent(&pin) && ring_coherent(&pin) ? 0 : 1);
-		int st;
-		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
-		torn += WEXITSTATUS(st) != 0;
+		pinned_wait_for_writers(&pin);
+		pid_t pid;
+		torn += pinned_fork_torn(&pin, fork, &pid);
 		struct cfork_report r;
 		if (report && report(&r, sizeof r) == 0 &&
 		    r.method == CFORK_METHOD_QUIESCE && r.pid == pid) {
