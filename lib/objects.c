@@ -458,7 +458,8 @@ const uintptr_t *cf_objects_readonly(uintptr_t addr, size_t len)
 	return NULL;
 }
 
-unsigned cf_objects_fn_class(uintptr_t ip)
+/* The allow-listed libc function whose range holds ip, or NULL. */
+static const struct fn_range *fn_at(uintptr_t ip)
 {
 	size_t lo = 0, hi = nfns;
 	while (lo < hi) {
@@ -468,22 +469,19 @@ unsigned cf_objects_fn_class(uintptr_t ip)
 		else if (ip >= fns[mid].hi)
 			lo = mid + 1;
 		else
-			return fns[mid].class;
+			return &fns[mid];
 	}
-	return 0;
+	return NULL;
+}
+
+unsigned cf_objects_fn_class(uintptr_t ip)
+{
+	const struct fn_range *f = fn_at(ip);
+	return f ? f->class : 0;
 }
 
 unsigned cf_objects_entry_class(uintptr_t addr)
 {
-	size_t lo = 0, hi = nfns;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < fns[mid].lo)
-			hi = mid;
-		else if (addr >= fns[mid].hi)
-			lo = mid + 1;
-		else
-			return addr == fns[mid].lo ? fns[mid].class : 0;
-	}
-	return 0;
+	const struct fn_range *f = fn_at(addr);
+	return f && f->lo == addr ? f->class : 0;
 }

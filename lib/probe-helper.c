@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 
 #include "probe-raw.h"
+#include "syscall6.h"
 
 #ifndef MADV_HUGEPAGE
 #define MADV_HUGEPAGE 14
@@ -34,20 +35,7 @@ struct rusage_raw {          /* struct rusage as the kernel writes it */
 	long oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw;
 };
 
-static long sys6(long nr, long a, long b, long c, long d, long e, long f)
-{
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	long ret;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
-			   "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-#define sys(nr, a, b, c) sys6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys(nr, a, b, c) cf_syscall6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 
 /* Minor faults of this thread so far.  The buffer is static and was
  * written before any fork, but a fork write-protects it too: read twice,
@@ -85,7 +73,7 @@ static char *map_pinned(struct cf_probe_path_raw *out, int ring, int kind)
 		flags |= MAP_HUGETLB;
 	if (kind == CF_PROBE_THP)
 		len += HUGE_SIZE;    /* room to align to a huge page */
-	long m = sys6(SYS_mmap, 0, (long)len, 3 /* PROT_READ|WRITE */, flags,
+	long m = cf_syscall6(SYS_mmap, 0, (long)len, 3 /* PROT_READ|WRITE */, flags,
 		      -1, 0);
 	if (m < 0 && m > -4096) {
 		out->stage = CF_PROBE_STAGE_MAP;
@@ -107,7 +95,7 @@ static char *map_pinned(struct cf_probe_path_raw *out, int ring, int kind)
 	struct { void *base; size_t len; } iov = { page, SMALL_SIZE };
 	if (kind == CF_PROBE_HUGETLB)
 		iov.len = HUGE_SIZE;
-	long r = sys6(SYS_io_uring_register, ring, IORING_REGISTER_BUFFERS,
+	long r = cf_syscall6(SYS_io_uring_register, ring, IORING_REGISTER_BUFFERS,
 		      (long)&iov, 1, 0, 0);
 	if (r < 0) {
 		out->stage = CF_PROBE_STAGE_PIN;
@@ -126,7 +114,7 @@ static void reap(long pid)
 {
 	int status;
 	if (pid > 0)
-		while (sys6(SYS_wait4, pid, (long)&status, 0, 0, 0, 0) == -4)
+		while (cf_syscall6(SYS_wait4, pid, (long)&status, 0, 0, 0, 0) == -4)
 			;
 }
 
@@ -160,7 +148,7 @@ __attribute__((used)) static void helper_main(void)
 	/* The control: an unpinned small page, which every kernel makes
 	 * fault on the first write after a fork (copy on write).  If it does
 	 * not, the counts mean nothing. */
-	long c = sys6(SYS_mmap, 0, SMALL_SIZE, 3, MAP_PRIVATE | MAP_ANONYMOUS,
+	long c = cf_syscall6(SYS_mmap, 0, SMALL_SIZE, 3, MAP_PRIVATE | MAP_ANONYMOUS,
 		      -1, 0);
 	char *control = c < 0 && c > -4096 ? NULL : (char *)c;
 	if (control)
@@ -169,7 +157,7 @@ __attribute__((used)) static void helper_main(void)
 		struct io_uring_params params;
 		for (size_t i = 0; i < sizeof params; i++)
 			((volatile char *)&params)[i] = 0;
-		long ring = sys6(SYS_io_uring_setup, 1, (long)&params, 0, 0, 0, 0);
+		long ring = cf_syscall6(SYS_io_uring_setup, 1, (long)&params, 0, 0, 0, 0);
 		if (ring < 0) {
 			result.ring_error = (int)-ring;
 			break;
@@ -187,7 +175,7 @@ __attribute__((used)) static void helper_main(void)
 	unsigned n = 0;
 	while (any && !settled(n)) {
 		reap(child);
-		long pid = sys6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
+		long pid = cf_syscall6(SYS_clone, 17 /* SIGCHLD */, 0, 0, 0, 0, 0);
 		if (pid == 0)
 			sys(SYS_exit_group, 0, 0, 0);
 		child = pid > 0 ? pid : 0;

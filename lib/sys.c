@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "syscall6.h"
 
 pid_t cf_gettid(void)
 {
@@ -169,14 +170,5 @@ void cf_unlock(_Atomic uint32_t *l)
  * handler stores back into an interrupted context. */
 long cf_raw_syscall6(long nr, long a, long b, long c, long d, long e, long f)
 {
-	long ret;
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
-			   "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
+	return cf_syscall6(nr, a, b, c, d, e, f);
 }
