@@ -42,21 +42,13 @@ static int cloexec_fds(void)
 	return n;
 }
 
-static void *sleeper(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 int main(void)
 {
 	t_alarm(60);
 	CHECK(cloexec_fds() == 0);
 
 	pthread_t t;
-	CHECK(pthread_create(&t, NULL, sleeper, NULL) == 0);
+	CHECK(pthread_create(&t, NULL, t_sleeper, NULL) == 0);
 	struct cfork_report r;
 	t_cfork_once(&r);
 	CHECK(r.method == CFORK_METHOD_QUIESCE);

@@ -15,14 +15,6 @@
 #include "cfork.h"
 #include "test.h"
 
-static void *sleeper(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 int main(void)
 {
 	t_alarm(60);
@@ -36,7 +28,7 @@ int main(void)
 	CHECK(access("/proc/self/task", R_OK) < 0);
 
 	pthread_t t;
-	CHECK(pthread_create(&t, NULL, sleeper, NULL) == 0);
+	CHECK(pthread_create(&t, NULL, t_sleeper, NULL) == 0);
 	struct cfork_report r;
 	t_cfork_once(&r);
 	printf("without /proc: cfork returned a child; coherent %d (%s)\n",

@@ -13,14 +13,6 @@
 #include "cfork.h"
 #include "test.h"
 
-static void *sleeper(void *arg)
-{
-	(void)arg;
-	for (;;)
-		pause();
-	return NULL;
-}
-
 /* In the child: exit status 0 when all is as documented. */
 static int child(void)
 {
@@ -50,7 +42,7 @@ int main(void)
 	CHECK(r.method == CFORK_METHOD_NONE);
 
 	pthread_t t;
-	CHECK(pthread_create(&t, NULL, sleeper, NULL) == 0);
+	CHECK(pthread_create(&t, NULL, t_sleeper, NULL) == 0);
 	for (int i = 0; i < t_iters(20); i++) {
 		pid_t pid = cfork();
 		CHECK(pid >= 0);

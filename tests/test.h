@@ -46,6 +46,15 @@ static inline void t_alarm(unsigned seconds)
 	alarm(seconds);
 }
 
+/* A thread start that sleeps in pause() for good: a sibling to stop. */
+static inline void *t_sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 /* Iterations, scaled down by CFORK_TEST_QUICK for the sanitizer builds. */
 static inline int t_iters(int n)
 {
