@@ -21,9 +21,8 @@ summary_file=${CLIENTS_SUMMARY:-/dev/null}
 run_bound=3000        # seconds for one whole regrtest run
 test_bound=1200       # seconds for one test module (regrtest --timeout)
 
-say() { printf 'cpython: %s\n' "$*"; }
-skip() { say "SKIP: $*"; printf 'cpython: skipped (%s)\n' "$*" >>"$summary_file"; exit 77; }
-fail() { say "FAIL: $*"; printf 'cpython: FAILED (%s)\n' "$*" >>"$summary_file"; exit 1; }
+part=cpython
+. "$(dirname "$0")/clients-lib.sh"
 
 if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
 	echo "clients-cpython.sh: CFORK_RUN must name the cfork-run to test" >&2
@@ -36,19 +35,7 @@ have_suite() {
 	[ -x "$py" ] && "$py" -c 'import test.support, test.test_fork1' \
 		>/dev/null 2>&1
 }
-if ! have_suite; then
-	sudo=
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
-		skip "python3.11/libpython3.11-testsuite missing, and no sudo to install them"
-	fi
-	say "installing python3.11 libpython3.11-testsuite"
-	timeout 600 $sudo apt-get update -q >/dev/null 2>&1
-	timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends \
-		python3.11 libpython3.11-testsuite >/dev/null 2>&1
-	have_suite || skip "$py cannot import test.test_fork1 and apt-get install failed"
-fi
+need have_suite python3.11 libpython3.11-testsuite
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-cpython.XXXXXX") || fail "mktemp -d"
 trap 'rm -rf "$tmp"' EXIT

@@ -19,9 +19,8 @@ summary_file=${CLIENTS_SUMMARY:-/dev/null}
 save_bound=120        # seconds one BGSAVE may take
 start_bound=100       # tenths of a second for the server to answer
 
-say() { printf 'redis: %s\n' "$*"; }
-skip() { say "SKIP: $*"; printf 'redis: skipped (%s)\n' "$*" >>"$summary_file"; exit 77; }
-fail() { say "FAIL: $*"; printf 'redis: FAILED (%s)\n' "$*" >>"$summary_file"; exit 1; }
+part=redis
+. "$(dirname "$0")/clients-lib.sh"
 
 if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
 	echo "clients-redis.sh: CFORK_RUN must name the cfork-run to test" >&2
@@ -38,19 +37,7 @@ have_redis() {
 		command -v $tool >/dev/null 2>&1 || return 1
 	done
 }
-if ! have_redis; then
-	sudo=
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	if [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; then
-		skip "redis-server/redis-tools missing, and no sudo to install them"
-	fi
-	say "installing redis-server redis-tools"
-	timeout 600 $sudo apt-get update -q >/dev/null 2>&1
-	timeout 600 $sudo env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -q --no-install-recommends \
-		redis-server redis-tools >/dev/null 2>&1
-	have_redis || skip "redis-server/redis-tools missing and apt-get install failed"
-fi
+need have_redis redis-server redis-tools
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-redis.XXXXXX") || fail "mktemp -d"
 server=
