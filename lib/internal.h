@@ -21,6 +21,7 @@
  *   objects.c   loaded objects: code ranges, unwind tables, libc's symbols
  *   stub.S      the parking stub a redirected return lands in
  *   sys.c       raw system calls and a futex lock
+ *   syscall6.h  one raw system call, also for probe-helper.c
  */
 #ifndef CFORK_INTERNAL_H
 #define CFORK_INTERNAL_H
