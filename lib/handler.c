@@ -36,6 +36,7 @@
 
 _Atomic uint32_t cf_active;
 _Atomic uint32_t cf_release_gen;
+_Atomic uint32_t cf_release_waiters;
 _Atomic uint32_t cf_progress;
 _Atomic uint32_t cf_users;
 _Atomic uint32_t cf_stub_parks;
@@ -90,14 +91,40 @@ static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
 
 /* The signals a user sends to stop a program stay deliverable to a thread
  * parked in the handler, whose mask blocks everything else. */
+/* The round this thread is parked in, plus one (0: not parked): a
+ * program's handler that a signal runs on top of the park waits for the
+ * release first (cf_park_hold). */
+static CF_TLS uint32_t parked_in;
+
+static void wait_release(uint32_t gen)
+{
+	uint32_t outer = parked_in;
+	parked_in = gen + 1;
+	/* Counted, so that a release with nobody waiting (every sibling
+	 * claimed asleep) makes no wake-up call.  seq_cst on both sides:
+	 * either the driver sees the count, or this thread sees the new
+	 * generation. */
+	atomic_fetch_add_explicit(&cf_release_waiters, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&cf_release_gen, memory_order_seq_cst) == gen)
+		cf_futex_wait(&cf_release_gen, gen, 0);
+	atomic_fetch_sub_explicit(&cf_release_waiters, 1, memory_order_relaxed);
+	parked_in = outer;
+}
+
+void cf_park_hold(void)
+{
+	uint32_t in = parked_in;
+	if (in)
+		wait_release(in - 1);
+}
+
 void cf_park_wait(uint32_t gen)
 {
 	uint64_t stop = 1ull << (SIGINT - 1) | 1ull << (SIGTERM - 1) |
 			1ull << (SIGQUIT - 1);
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&stop, 0, 8, 0,
 			0);
-	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
-		cf_futex_wait(&cf_release_gen, gen, 0);
+	wait_release(gen);
 }
 
 /* Drops the table reference taken by the caller, then waits; in_handler:
@@ -112,8 +139,7 @@ static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
 		cf_park_wait(gen);
 		return;
 	}
-	while (atomic_load_explicit(&cf_release_gen, memory_order_acquire) == gen)
-		cf_futex_wait(&cf_release_gen, gen, 0);
+	wait_release(gen);
 }
 
 static bool in_stub(uintptr_t ip)
@@ -259,8 +285,7 @@ out_resumed:
 	 * nothing it can avoid (not even a return address): the child may
 	 * still share the page, and the store would cost a copy and a TLB
 	 * flush on every CPU (cf_in_handler was restored before the park). */
-	if (uc->uc_mcontext.gregs[REG_RAX] == -EINTR)
-		cf_restart_interrupted(uc);
+	cf_restart_interrupted(uc);
 out_errno:
 	if (errno != saved_errno)
 		errno = saved_errno;

@@ -52,6 +52,11 @@ long cf_raw_syscall6(long nr, long a, long b, long c, long d, long e, long f);
 void cf_lock(_Atomic uint32_t *l);
 void cf_unlock(_Atomic uint32_t *l);
 void *cf_map(size_t len);                   /* zeroed pages or NULL */
+/* The same, zeroed again in a child (MADV_WIPEONFORK): for the driver's
+ * own state, which a child starts afresh, so that the parent's writes to
+ * it after a fork take no copy-on-write fault (about a microsecond each,
+ * on every cfork). */
+void *cf_map_wiped(size_t len);
 void cf_unmap(void *p, size_t len);
 /* Writes "libcfork: " + msg to stderr with one write(2). */
 void cf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -159,6 +164,7 @@ int cf_tasks_recall(pid_t tid);
 int cf_handler_install(int signo);
 extern _Atomic uint32_t cf_active;        /* a round is stopping threads */
 extern _Atomic uint32_t cf_release_gen;   /* parked threads wait on it */
+extern _Atomic uint32_t cf_release_waiters; /* how many wait on it now */
 extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
 extern _Atomic uint32_t cf_users;         /* handlers touching the table */
 extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
@@ -170,6 +176,9 @@ extern _Atomic pid_t cf_request_pid;      /* the pid they come from */
 /* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
  * the release generation moves on from gen. */
 void cf_park_wait(uint32_t gen);
+/* Before a program's handler (sigmask.c): if the signal came to a thread
+ * parked in a round that is still on, wait until it is released. */
+void cf_park_hold(void);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 
@@ -187,11 +196,21 @@ extern CF_TLS bool cf_all_blocked;
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
 
 /* ---- restart.c ---- */
+int cf_restart_init(void);        /* 0 or -errno; once, before threads */
 /* After a park: finish the system call our signal interrupted, so that the
  * thread sees its normal result instead of EINTR. */
 void cf_restart_interrupted(ucontext_t *uc);
 /* Driver: counts threads asleep in a continued call as parked. */
 void cf_restart_claim(uint32_t gen);
+/* Changes whenever a thread falls asleep in a continued call or wakes:
+ * unchanged across a listing, with nobody signalled, means nobody but
+ * the driver ran, so nobody made a thread. */
+uint32_t cf_restart_stirs(void);
+/* Around a program's handler (sigmask.c): a thread asleep in a continued
+ * call first waits out a quiesce that claimed it, and is not claimable
+ * until the handler returns.  hold returns the token unhold takes. */
+void *cf_restart_hold(void);
+void cf_restart_unhold(void *token);
 
 /* ---- stub.S ---- */
 void cf_stub(void);                       /* never called directly */

@@ -61,6 +61,7 @@ struct round {
 	uint32_t gen;
 	bool full;
 	unsigned fresh;
+	unsigned signals_before;   /* st->signals when the round began */
 	struct cfork_report *st;
 };
 
@@ -227,11 +228,31 @@ static bool pending_runnable(uint32_t gen)
 
 enum outcome { DONE, BACKOFF, TIMEOUT, FULL, NOPROC };
 
+/* Nobody was signalled, and no sleeper woke or fell asleep since the
+ * listing began: only the driver ran, so the listing is still true.
+ * (glibc's timer helper makes threads without ever being stopped.) */
+static bool listing_still_true(const struct round *r, uint32_t stirs)
+{
+	if (r->st->signals != r->signals_before ||
+	    cf_restart_stirs() != stirs)
+		return false;
+	size_t n = cf_tasks_count();
+	for (size_t i = 0; i < n; i++) {
+		struct cf_thread *t = cf_tasks_nth(i);
+		if (atomic_load_explicit(&t->tid, memory_order_acquire) &&
+		    t->fate == CF_FATE_TIMER)
+			return false;
+	}
+	return true;
+}
+
 static enum outcome run_round(struct round *r, uint64_t deadline)
 {
 	uint64_t last_progress = cf_now_ns();
 	uint32_t seen_progress = atomic_load(&cf_progress);
+	uint32_t stirs = cf_restart_stirs();
 	bool scan = true;
+	r->signals_before = r->st->signals;
 	for (;;) {
 		if (scan) {
 			r->fresh = 0;
@@ -248,6 +269,10 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 		}
 		uint64_t now = cf_now_ns();
 		struct tally tl = pass(r, now);
+		if (tl.pending == 0 && listing_still_true(r, stirs)) {
+			r->st->parked = tl.parked;
+			return DONE;
+		}
 		if (tl.pending == 0) {
 			r->fresh = 0;
 			if (cf_tasks_scan(insert_task, r) < 0)
@@ -301,8 +326,9 @@ static void release_all(uint32_t gen)
 		    verdict(t, gen) == CF_V_HIJACKED)
 			cf_hijack_undo(t);
 	}
-	atomic_fetch_add_explicit(&cf_release_gen, 1, memory_order_release);
-	cf_futex_wake(&cf_release_gen, INT_MAX);
+	atomic_fetch_add_explicit(&cf_release_gen, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&cf_release_waiters, memory_order_seq_cst))
+		cf_futex_wake(&cf_release_gen, INT_MAX);
 }
 
 /* A handler from an earlier quiesce may still be reading the table. */
@@ -344,7 +370,7 @@ int cf_quiesce_init(void)
 {
 	int e;
 	if ((e = cf_objects_refresh()) < 0 || (e = cf_unwind_init()) < 0 ||
-	    (e = cf_safepoint_init()) < 0)
+	    (e = cf_safepoint_init()) < 0 || (e = cf_restart_init()) < 0)
 		return e;
 	return cf_handler_install(cf_config()->signo);
 }

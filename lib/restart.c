@@ -23,16 +23,27 @@
  *    sigtimedwait, semtimedop and socket timeouts take their timeout by
  *    value or do not update it, so they end late by the time already
  *    waited, never early.
+ * And one call the kernel would restart by itself: an untimed futex wait
+ * (pthread_cond_wait, sem_wait, pthread_join, a contended lock), which is
+ * where idle threads spend their lives.  The handler finds the thread
+ * about to make it again (rip on the syscall instruction, rax = SYS_futex)
+ * and makes it itself.  That costs nothing now and saves every later
+ * cfork a signal, a wake-up and a context switch for that thread.
+ *
  * A thread that sleeps in such a call sleeps inside our handler, where our
  * signal is blocked: it registers as a sleeper, and a driver that finds it
  * asleep claims it as parked instead of signalling it; if it wakes while
- * claimed, it parks before it returns to the program.
+ * claimed, it parks before it returns to the program.  A program's handler
+ * that runs on top of the call does the same before it starts
+ * (cf_restart_hold, from sigmask.c's trampoline), and the thread is not
+ * claimable while that handler runs.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <time.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 
 #include "internal.h"
@@ -153,26 +164,54 @@ static long decode_nr(uintptr_t ip)
 struct sleeper {
 	_Atomic int32_t tid;
 	_Atomic uint32_t state;
-	long nr;
 };
-static struct sleeper sleepers[MAX_SLEEPERS];
+static struct sleeper *sleepers;        /* MAX_SLEEPERS, mapped once */
 static _Atomic uint32_t high;           /* slots ever used */
+/* This thread's slot while it is in a continued call; the slot it used
+ * last, where it looks first (a search from 0 at every call would cost
+ * a thousand idle threads a million compare-and-swaps). */
+static CF_TLS struct sleeper *mine;
+static CF_TLS uint32_t last_slot;
+/* Bumped whenever a sleeper falls asleep or wakes (cf_restart_stirs). */
+static _Atomic uint32_t stirs;
 
-static struct sleeper *sleep_begin(long nr)
+uint32_t cf_restart_stirs(void)
+{
+	return atomic_load_explicit(&stirs, memory_order_seq_cst);
+}
+
+int cf_restart_init(void)
+{
+	/* A child has no sleepers: its copy is wiped. */
+	sleepers = cf_map_wiped(MAX_SLEEPERS * sizeof *sleepers);
+	return sleepers ? 0 : -ENOMEM;
+}
+
+static struct sleeper *sleep_begin(void)
 {
 	pid_t tid = cf_gettid();
-	for (uint32_t i = 0; i < MAX_SLEEPERS; i++) {
-		int32_t free_slot = 0;
-		if (!atomic_compare_exchange_strong(&sleepers[i].tid,
-						    &free_slot, tid))
+	if (!sleepers)
+		return NULL;
+	for (uint32_t k = 0; k < MAX_SLEEPERS; k++) {
+		uint32_t i = (last_slot + k) % MAX_SLEEPERS;
+		int32_t seen = 0;
+		/* A slot with this tid was left by this thread (it jumped
+		 * out of a handler on top of its call) or by an exited
+		 * thread whose tid it now has: either way it is ours. */
+		if (atomic_load_explicit(&sleepers[i].tid,
+					 memory_order_relaxed) != tid &&
+		    !atomic_compare_exchange_strong(&sleepers[i].tid, &seen,
+						    tid))
 			continue;
-		sleepers[i].nr = nr;
 		atomic_store(&sleepers[i].state, 1);
+		atomic_fetch_add(&stirs, 1);
 		uint32_t h = atomic_load(&high);
 		while (h < i + 1 &&
 		       !atomic_compare_exchange_weak(&high, &h, i + 1))
 			;
-		return &sleepers[i];
+		last_slot = i;
+		mine = &sleepers[i];
+		return mine;
 	}
 	return NULL;       /* full: the thread is simply not claimable */
 }
@@ -181,13 +220,38 @@ static void sleep_end(struct sleeper *s)
 {
 	if (!s)
 		return;
+	mine = NULL;
 	uint32_t was = atomic_exchange(&s->state, 0);
+	atomic_fetch_add(&stirs, 1);
 	if (was >= 2) {
 		/* Claimed while asleep: if that round is still on, this
 		 * thread counts as parked in it and stays stopped. */
 		cf_park_wait(was / 4);
 	}
 	atomic_store_explicit(&s->tid, 0, memory_order_release);
+}
+
+void *cf_restart_hold(void)
+{
+	struct sleeper *s = mine;
+	if (!s)
+		return NULL;
+	/* 0: an outer handler holds it already, or the call is over. */
+	uint32_t was = atomic_exchange(&s->state, 0);
+	if (was == 0)
+		return NULL;
+	atomic_fetch_add(&stirs, 1);
+	if (was >= 2)
+		cf_park_wait(was / 4);
+	return s;
+}
+
+void cf_restart_unhold(void *token)
+{
+	/* A handler that jumped out and came back in another call leaves
+	 * the slot awake: never claimable while it runs the program. */
+	if (token && token == mine)
+		atomic_store(&mine->state, 1);
 }
 
 void cf_restart_claim(uint32_t gen)
@@ -198,17 +262,13 @@ void cf_restart_claim(uint32_t gen)
 		pid_t tid = atomic_load_explicit(&s->tid, memory_order_acquire);
 		struct cf_thread *t = tid ? cf_tasks_find(tid) : NULL;
 		/* Asleep, or claimed by an earlier round: claim for this one.
-		 * 0 means it woke, and will take the signal like the rest. */
+		 * 0 means it woke, and will take the signal like the rest.
+		 * A thread leaves its call without sleep_end only from a
+		 * handler on top of it, which the trampoline (sigmask.c) set
+		 * awake first: a slot left behind is never asleep, so a new
+		 * thread that gets the same tid is not claimed by mistake. */
 		uint32_t st = atomic_load(&s->state);
 		if (!t || st == 0 || st == gen * 4u + 2u)
-			continue;
-		/* A slot left behind by a thread that never came back (it
-		 * was cancelled, or jumped out of its handler) must not make
-		 * a new thread with the same tid count as parked: the kernel
-		 * must show that thread in the very call. */
-		long nr;
-		unsigned long args[6];
-		if (cf_task_syscall(tid, &nr, args) < 0 || nr != s->nr)
 			continue;
 		if (!atomic_compare_exchange_strong(&s->state, &st,
 						    gen * 4u + 2u))
@@ -262,27 +322,46 @@ static void block_ours(long nr, long a[6], struct masks *m)
 	}
 }
 
+/* An untimed futex wait that the kernel is about to restart (or that the
+ * thread was about to make when the signal came: the same thing). */
+static bool futex_wait_again(const greg_t *g)
+{
+	unsigned cmd = (unsigned)g[REG_RSI] & FUTEX_CMD_MASK;
+	return g[REG_RAX] == SYS_futex && g[REG_R10] == 0 &&
+	       (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET);
+}
+
 void cf_restart_interrupted(ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
 	uintptr_t ip = (uintptr_t)g[REG_RIP];
-	if (g[REG_RAX] != -EINTR || !cf_mem_readable(ip - 2, 2) ||
-	    ((const unsigned char *)ip)[-2] != 0x0f ||
-	    ((const unsigned char *)ip)[-1] != 0x05)
+	long nr;
+	bool block, again = false;
+	if (g[REG_RAX] == -EINTR) {
+		if (!cf_mem_readable(ip - 2, 2) ||
+		    ((const unsigned char *)ip)[-2] != 0x0f ||
+		    ((const unsigned char *)ip)[-1] != 0x05)
+			return;
+		nr = decode_nr(ip);
+	} else if (futex_wait_again(g) && cf_mem_readable(ip, 2) &&
+		   ((const unsigned char *)ip)[0] == 0x0f &&
+		   ((const unsigned char *)ip)[1] == 0x05) {
+		nr = SYS_futex;
+		again = true;
+	} else {
 		return;
-	long nr = decode_nr(ip);
+	}
 	long a[6] = { g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
 		      g[REG_R8], g[REG_R9] };
-	bool block = has_restart_block(nr, a);
-	if (!block && !reissuable(nr))
+	block = !again && has_restart_block(nr, a);
+	if (!block && !again && !reissuable(nr))
 		return;
 	/* The call goes on with the program's own signal mask (its
 	 * signals end it as they would have), plus ours. */
 	uint64_t mask, handler_mask;
 	__builtin_memcpy(&mask, &uc->uc_sigmask, 8);
 	mask |= 1ull << (cf_config()->signo - 1);
-	/* What /proc will show the driver while the thread sleeps. */
-	struct sleeper *s = sleep_begin(block ? SYS_restart_syscall : nr);
+	struct sleeper *s = sleep_begin();
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask,
 			(long)&handler_mask, 8, 0, 0);
 	long r;
@@ -297,4 +376,6 @@ void cf_restart_interrupted(ucontext_t *uc)
 			0, 8, 0, 0);
 	sleep_end(s);
 	g[REG_RAX] = r;
+	if (again)
+		g[REG_RIP] = (greg_t)(ip + 2);
 }

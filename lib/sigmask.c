@@ -14,7 +14,11 @@
  *   sigaction, signal, bsd_signal  for our number, the program's action is
  *                                  recorded and returned, not installed;
  *                                  the handler passes on signals that are
- *                                  not ours to it
+ *                                  not ours to it.  For the others the
+ *                                  program's handler is recorded and a
+ *                                  trampoline installed in its place, with
+ *                                  the program's flags and mask; the old
+ *                                  action reads back as the program's
  *   sigsuspend, ppoll, pselect,    ours is taken out of the temporary mask
  *   epoll_pwait, epoll_pwait2,
  *   pthread_attr_setsigmask_np
@@ -30,6 +34,19 @@
  * those.  A thread that blocks the signal with a raw rt_sigprocmask system
  * call cannot be stopped; the quiesce reaches its bound and the report
  * says "blocks the cfork signal".
+ *
+ * Why the trampoline: a thread counted as stopped may still take a
+ * signal, when it is parked (SIGINT, SIGTERM and SIGQUIT are let in) or
+ * asleep in a continued call (restart.c, which keeps the program's mask).
+ * The program's handler must not run during the copy: the trampoline
+ * waits for the release first.  Handlers installed before libcfork was
+ * (by an earlier constructor) are wrapped when it installs its own; ones
+ * installed by a raw rt_sigaction system call are not.
+ *
+ *   pthread_cancel                 glibc's cancellation handler (which
+ *                                  runs cleanup handlers, program code)
+ *                                  gets the same trampoline before the
+ *                                  first cancellation is sent
  */
 #include "config.h"
 
@@ -40,6 +57,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
 
 #include "internal.h"
 
@@ -61,6 +79,7 @@ struct real {
 	int (*sigwaitinfo)(const sigset_t *, siginfo_t *);
 	int (*sigtimedwait)(const sigset_t *, siginfo_t *,
 			    const struct timespec *);
+	int (*pthread_cancel)(pthread_t);
 };
 static struct real real;
 static _Atomic int resolved;
@@ -84,6 +103,7 @@ static void resolve(void)
 	RESOLVE(sigwait);
 	RESOLVE(sigwaitinfo);
 	RESOLVE(sigtimedwait);
+	RESOLVE(pthread_cancel);
 	real.attr_setsigmask = (__typeof__(real.attr_setsigmask))cf_libc_sym(
 		"pthread_attr_setsigmask_np");
 	atomic_store_explicit(&resolved, 1, memory_order_release);
@@ -102,6 +122,68 @@ static struct sigaction app_action;          /* zero: SIG_DFL */
 static _Atomic(void *) app_fn;
 static _Atomic int app_flags;
 
+/* The program's handlers of the other signals, called by trampoline. */
+static _Atomic(void *) app_handler[_NSIG];
+static _Atomic int app_handler_flags[_NSIG];
+
+static bool is_handler(void *fn)
+{
+	return fn != (void *)SIG_DFL && fn != (void *)SIG_IGN;
+}
+
+static void trampoline(int sig, siginfo_t *si, void *ctx)
+{
+	void *fn = atomic_load_explicit(&app_handler[sig],
+					memory_order_acquire);
+	if (!fn || !is_handler(fn))
+		return;
+	cf_park_hold();
+	void *token = cf_restart_hold();
+	/* The kernel passes all three arguments whatever the flags, so a
+	 * one-argument handler may be called this way too. */
+	((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
+	cf_restart_unhold(token);
+}
+
+/* Installs act for sig != ours, with the trampoline in place of a
+ * handler; *old reads back the program's own. */
+static int wrap_action(int sig, const struct sigaction *act,
+		       struct sigaction *old)
+{
+	void *prev = NULL;
+	int prev_flags = 0;
+	int r;
+	if (act && is_handler((void *)act->sa_handler) && sig > 0 &&
+	    sig < _NSIG) {
+		struct sigaction k = *act;
+		k.sa_sigaction = trampoline;
+		k.sa_flags |= SA_SIGINFO;
+		/* Recorded first: a delivery right after the install must
+		 * find it. */
+		prev = atomic_exchange(&app_handler[sig],
+				       (void *)act->sa_handler);
+		prev_flags = atomic_exchange(&app_handler_flags[sig],
+					     act->sa_flags);
+		r = real.sigaction(sig, &k, old);
+		if (r < 0) {
+			atomic_store(&app_handler[sig], prev);
+			atomic_store(&app_handler_flags[sig], prev_flags);
+			return r;
+		}
+	} else {
+		r = real.sigaction(sig, act, old);
+		if (r < 0 || sig <= 0 || sig >= _NSIG)
+			return r;
+		prev = atomic_load(&app_handler[sig]);
+		prev_flags = atomic_load(&app_handler_flags[sig]);
+	}
+	if (old && old->sa_sigaction == trampoline) {
+		old->sa_handler = (sighandler_t)prev;
+		old->sa_flags = prev_flags;
+	}
+	return r;
+}
+
 int cf_sigmask_install(int signo, const struct sigaction *sa)
 {
 	resolve();
@@ -110,6 +192,16 @@ int cf_sigmask_install(int signo, const struct sigaction *sa)
 	if (real.sigaction(signo, sa, NULL) < 0)
 		return -errno;
 	atomic_store(&ours, signo);
+	/* Wrap the handlers installed before us (sigaction refuses the
+	 * numbers it keeps for itself, and SIGKILL and SIGSTOP). */
+	for (int sig = 1; sig < _NSIG; sig++) {
+		struct sigaction cur;
+		if (sig == signo || real.sigaction(sig, NULL, &cur) < 0 ||
+		    cur.sa_sigaction == trampoline ||
+		    !is_handler((void *)cur.sa_handler))
+			continue;
+		wrap_action(sig, &cur, NULL);
+	}
 	return 0;
 }
 
@@ -212,7 +304,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act,
 {
 	resolve();
 	if (sig != atomic_load(&ours) || !sig)
-		return real.sigaction(sig, act, old);
+		return wrap_action(sig, act, old);
 	cf_lock(&action_lock);
 	if (old)
 		*old = app_action;
@@ -278,6 +370,86 @@ void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx)
 		((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
 	else
 		((void (*)(int))fn)(sig);
+}
+
+/* glibc's cancellation signal, and the handler glibc installs for it at
+ * the first pthread_cancel (with its internal sigaction, so never through
+ * ours): it is replaced once, by the kernel's own call, keeping glibc's
+ * flags, mask and restorer. */
+#define SIGCANCEL_NO 32
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+static void *glibc_cancel_handler;
+static _Atomic int cancel_state;          /* 0, 1: wrapping, 2: wrapped */
+
+static void cancel_trampoline(int sig, siginfo_t *si, void *ctx)
+{
+	cf_park_hold();
+	void *token = cf_restart_hold();
+	((void (*)(int, siginfo_t *, void *))glibc_cancel_handler)(sig, si,
+								   ctx);
+	/* Not reached when the thread was cancelled: it left the call
+	 * awake, as the claims need. */
+	cf_restart_unhold(token);
+}
+
+static void *cancel_me(void *arg)
+{
+	(void)arg;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	return NULL;
+}
+
+/* glibc installs its handler only at a cancellation: make one on a
+ * throwaway thread that ignores it, then put the trampoline in front. */
+static void wrap_cancellation(void)
+{
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&cancel_state, &expect, 1)) {
+		while (atomic_load(&cancel_state) != 2)
+			cf_nanosleep_ns(10000);
+		return;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	real.pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_t th;
+	if (pthread_create(&th, NULL, cancel_me, NULL) == 0) {
+		real.pthread_cancel(th);
+		pthread_join(th, NULL);
+	}
+	real.pthread_sigmask(SIG_SETMASK, &old, NULL);
+	struct kernel_sigaction k;
+	if (cf_raw_syscall6(SYS_rt_sigaction, SIGCANCEL_NO, 0, (long)&k, 8, 0,
+			    0) == 0 &&
+	    k.handler != (void *)SIG_DFL && k.handler != (void *)SIG_IGN &&
+	    k.handler != (void *)cancel_trampoline) {
+		glibc_cancel_handler = k.handler;
+		k.handler = (void *)cancel_trampoline;
+		cf_raw_syscall6(SYS_rt_sigaction, SIGCANCEL_NO, (long)&k, 0, 8,
+				0, 0);
+	}
+	atomic_store(&cancel_state, 2);
+}
+
+EXPORT int pthread_cancel(pthread_t th)
+{
+	resolve();
+	if (atomic_load_explicit(&cancel_state, memory_order_acquire) != 2)
+		wrap_cancellation();
+	return real.pthread_cancel(th);
+}
+
+/* glibc 2.34 moved pthread_cancel into libc under a new version. */
+int cf_pthread_cancel_225(pthread_t th);
+EXPORT __attribute__((symver("pthread_cancel@GLIBC_2.2.5")))
+int cf_pthread_cancel_225(pthread_t th)
+{
+	return pthread_cancel(th);
 }
 
 EXPORT int sigsuspend(const sigset_t *set)

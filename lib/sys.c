@@ -117,6 +117,15 @@ void *cf_map(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void *cf_map_wiped(size_t len)
+{
+	void *p = cf_map(len);
+	/* Without it (before Linux 4.14) the pages are only copied. */
+	if (p)
+		syscall(SYS_madvise, p, len, MADV_WIPEONFORK);
+	return p;
+}
+
 void cf_unmap(void *p, size_t len)
 {
 	if (p)

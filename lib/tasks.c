@@ -79,7 +79,7 @@ int cf_tasks_reset(size_t want)
 		return 0;
 	}
 	used = 0;
-	struct table *n = cf_map(table_size(cap));
+	struct table *n = cf_map_wiped(table_size(cap));
 	if (!n)
 		return -ENOMEM;
 	n->capacity = cap;
@@ -157,18 +157,22 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
-/* getdents64 into a static buffer: opendir would allocate, and the driver
- * runs while allocator locks are held by the atfork prepare handlers. */
+/* getdents64 into a buffer of our own: opendir would allocate, and the
+ * driver runs while allocator locks are held by the atfork prepare
+ * handlers. */
+#define SCAN_BUF 16384
 int cf_tasks_scan(void (*fn)(pid_t tid, void *arg), void *arg)
 {
-	static char buf[16384] __attribute__((aligned(8)));
+	static char *buf;
+	if (!buf && !(buf = cf_map_wiped(SCAN_BUF)))
+		return -ENOMEM;
 	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
 			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	int count = 0;
 	for (;;) {
-		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		long n = syscall(SYS_getdents64, fd, buf, SCAN_BUF);
 		if (n < 0) {
 			int e = errno;
 			cf_close((int)fd);

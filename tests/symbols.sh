@@ -131,7 +131,7 @@ interposers='__cxa_finalize
 __register_atfork
 pthread_atfork'
 # lib/sigmask.c: the signal API, so that the quiesce signal stays
-# deliverable and ours.
+# deliverable and ours, and handlers wait while their thread is stopped.
 interposers="$interposers
 __sigaction
 __sigsuspend
@@ -148,7 +148,8 @@ sigprocmask
 sigsuspend
 sigtimedwait
 sigwait
-sigwaitinfo"
+sigwaitinfo
+pthread_cancel"
 
 in_list() {
 	printf '%s\n' "$2" | grep -qxF -- "$1"

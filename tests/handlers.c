@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A program's signal handler never runs during the copy on a thread that
+ * cfork counts as stopped.  Siblings sleep in pthread_cond_wait (claimed
+ * asleep after the first cfork) and take a timer signal every 2 ms whose
+ * handler marks itself inside for half a millisecond.  The handler blocks
+ * every signal, the quiesce signal too, so no thread can be stopped inside
+ * it: a child that sees a mark set saw a handler that ran during its copy.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "cfork.h"
+#include "test.h"
+
+#define SIBLINGS 4
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static volatile sig_atomic_t inside[SIBLINGS];
+static _Atomic unsigned ran[SIBLINGS];
+static _Atomic pid_t tids[SIBLINGS];
+static __thread int me = -1;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_timer(int sig)
+{
+	(void)sig;
+	if (me < 0)
+		return;
+	inside[me] = 1;
+	for (uint64_t end = now_ns() + 500000; now_ns() < end;)
+		;
+	atomic_fetch_add_explicit(&ran[me], 1, memory_order_relaxed);
+	inside[me] = 0;
+}
+
+static void *sibling(void *arg)
+{
+	me = (int)(intptr_t)arg;
+	atomic_store(&tids[me], gettid());
+	pthread_mutex_lock(&lock);
+	for (;;)
+		pthread_cond_wait(&cond, &lock);
+	return NULL;
+}
+
+int main(void)
+{
+	t_alarm(240);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_timer;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	struct sigaction back;
+	CHECK(sigaction(SIGUSR1, NULL, &back) == 0);
+	CHECK(back.sa_handler == on_timer);       /* reads back as set */
+	CHECK(!(back.sa_flags & SA_SIGINFO));
+
+	pthread_t th[SIBLINGS];
+	timer_t timers[SIBLINGS];
+	for (int i = 0; i < SIBLINGS; i++) {
+		CHECK(pthread_create(&th[i], NULL, sibling,
+				     (void *)(intptr_t)i) == 0);
+		while (!atomic_load(&tids[i]))
+			usleep(1000);
+		struct sigevent ev;
+		memset(&ev, 0, sizeof ev);
+		ev.sigev_notify = SIGEV_THREAD_ID;
+		ev.sigev_signo = SIGUSR1;
+		ev._sigev_un._tid = atomic_load(&tids[i]);
+		CHECK(timer_create(CLOCK_MONOTONIC, &ev, &timers[i]) == 0);
+		/* Staggered, so that some handler is often running. */
+		struct itimerspec it = {
+			.it_value = { 0, 1000000 + i * 450000 },
+			.it_interval = { 0, 2000000 },
+		};
+		CHECK(timer_settime(timers[i], 0, &it, NULL) == 0);
+	}
+
+	const int rounds = t_iters(400);
+	int seen_inside = 0, claimed = 0;
+	unsigned before = 0;
+	for (int i = 0; i < SIBLINGS; i++)
+		before += atomic_load(&ran[i]);
+	for (int k = 0; k < rounds; k++) {
+		pid_t pid = cfork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			int bad = 0;
+			for (int i = 0; i < SIBLINGS; i++)
+				bad |= inside[i];
+			_exit(bad ? 3 : 0);
+		}
+		int st;
+		CHECK(waitpid(pid, &st, 0) == pid);
+		CHECK(WIFEXITED(st));
+		seen_inside += WEXITSTATUS(st) == 3;
+		struct cfork_report r;
+		CHECK(cfork_last_report(&r, sizeof r) == 0);
+		CHECK(r.coherent == 1);
+		claimed += r.parked == SIBLINGS && r.signals < SIBLINGS;
+		usleep(500 + (k % 7) * 150);
+	}
+	unsigned after = 0;
+	for (int i = 0; i < SIBLINGS; i++)
+		after += atomic_load(&ran[i]);
+	printf("handlers: %d cforks, %u handler runs meanwhile, %d with a "
+	       "sibling claimed asleep, %d children saw a handler inside\n",
+	       rounds, after - before, claimed, seen_inside);
+	CHECK(after - before > (unsigned)rounds);
+	CHECK(seen_inside == 0);
+	return T_PASS;
+}
