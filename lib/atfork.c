@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -45,10 +46,16 @@ struct entry {
 
 static struct entry *entries;          /* from mmap: see cf_map */
 static size_t nentries, capentries;
-static _Atomic uint32_t reg_lock;      /* entries, nentries */
-static _Atomic uint32_t fork_lock;     /* one fork's handlers at a time */
-static _Atomic pid_t fork_owner;
-static unsigned fork_depth;            /* nested forks of the owner */
+/* The locks, alone on a page that a child gets zeroed (MADV_WIPEONFORK,
+ * from cf_atfork_init): zero is the reset the child needs anyway, and the
+ * parent's unlock after each fork then takes no copy-on-write fault. */
+static struct {
+	_Atomic uint32_t reg_lock;     /* entries, nentries */
+	_Atomic uint32_t fork_lock;    /* one fork's handlers at a time */
+	_Atomic pid_t fork_owner;
+	unsigned fork_depth;           /* nested forks of the owner */
+	char pad[4096 - 16];
+} locks __attribute__((aligned(4096)));
 static _Atomic int registered;
 
 CF_TLS bool cf_in_cfork;
@@ -76,12 +83,15 @@ int cf_atfork_init(void)
 		return -ENOSYS;
 	}
 	int e = real(tramp_prepare, tramp_parent, tramp_child, &__dso_handle);
+	/* Without it (before Linux 4.14) the page is only copied. */
+	madvise(&locks, sizeof locks, MADV_WIPEONFORK);
 	return e ? -e : 0;
 }
 
 bool cf_atfork_owner(void)
 {
-	pid_t owner = atomic_load_explicit(&fork_owner, memory_order_relaxed);
+	pid_t owner = atomic_load_explicit(&locks.fork_owner,
+					   memory_order_relaxed);
 	return owner != 0 && owner == cf_gettid();
 }
 
@@ -90,19 +100,20 @@ size_t cf_atfork_prepare(void)
 	/* A handler may itself fork (glibc lets it): the lock is
 	 * recursive for its owner. */
 	if (cf_atfork_owner())
-		fork_depth++;
+		locks.fork_depth++;
 	else
-		cf_lock(&fork_lock);
-	atomic_store_explicit(&fork_owner, cf_gettid(), memory_order_relaxed);
-	cf_lock(&reg_lock);
+		cf_lock(&locks.fork_lock);
+	atomic_store_explicit(&locks.fork_owner, cf_gettid(),
+			      memory_order_relaxed);
+	cf_lock(&locks.reg_lock);
 	size_t n = nentries;
-	cf_unlock(&reg_lock);
+	cf_unlock(&locks.reg_lock);
 	/* Newest first; the lock is dropped around each call, as a handler
 	 * may register another. */
 	for (size_t i = n; i-- > 0;) {
-		cf_lock(&reg_lock);
+		cf_lock(&locks.reg_lock);
 		void (*f)(void) = entries[i].prepare;
-		cf_unlock(&reg_lock);
+		cf_unlock(&locks.reg_lock);
 		if (f)
 			f();
 	}
@@ -112,27 +123,27 @@ size_t cf_atfork_prepare(void)
 void cf_atfork_parent(size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		cf_lock(&reg_lock);
+		cf_lock(&locks.reg_lock);
 		void (*f)(void) = entries[i].parent;
-		cf_unlock(&reg_lock);
+		cf_unlock(&locks.reg_lock);
 		if (f)
 			f();
 	}
-	if (fork_depth) {
-		fork_depth--;
+	if (locks.fork_depth) {
+		locks.fork_depth--;
 		return;
 	}
-	atomic_store_explicit(&fork_owner, 0, memory_order_relaxed);
-	cf_unlock(&fork_lock);
+	atomic_store_explicit(&locks.fork_owner, 0, memory_order_relaxed);
+	cf_unlock(&locks.fork_lock);
 }
 
 /* The child has one thread: locks held by others are simply reset. */
 void cf_atfork_child(size_t n)
 {
-	atomic_store(&reg_lock, 0);
-	atomic_store(&fork_lock, 0);
-	atomic_store(&fork_owner, 0);
-	fork_depth = 0;
+	atomic_store(&locks.reg_lock, 0);
+	atomic_store(&locks.fork_lock, 0);
+	atomic_store(&locks.fork_owner, 0);
+	locks.fork_depth = 0;
 	for (size_t i = 0; i < n; i++)
 		if (entries[i].child)
 			entries[i].child();
@@ -191,9 +202,9 @@ static int add(void (*prepare)(void), void (*parent)(void),
 	if (e)
 		return e;
 	struct entry en = { prepare, parent, child, dso, object };
-	cf_lock(&reg_lock);
+	cf_lock(&locks.reg_lock);
 	e = append(&en);
-	cf_unlock(&reg_lock);
+	cf_unlock(&locks.reg_lock);
 	return e;
 }
 
@@ -228,12 +239,12 @@ void __cxa_finalize(void *dso)
 	static void (*real)(void *);
 	if (dso) {
 		const void *object = object_of(dso);
-		cf_lock(&reg_lock);
+		cf_lock(&locks.reg_lock);
 		for (size_t i = 0; i < nentries; i++)
 			if (entries[i].dso == dso ||
 			    (!entries[i].dso && entries[i].object == object))
 				entries[i] = (struct entry){ 0 };
-		cf_unlock(&reg_lock);
+		cf_unlock(&locks.reg_lock);
 	}
 	if (!real)
 		real = (void (*)(void *))cf_libc_sym("__cxa_finalize");

@@ -72,7 +72,8 @@ static pid_t direct(const char *why)
 		int e = errno;
 		struct cfork_report r = { .coherent = !why, .not_coherent = why };
 		report(&r, CFORK_METHOD_DIRECT, pid, e, cf_now_ns() - t0);
-		errno = e;
+		if (errno != e)   /* errno's page: a store would fault */
+			errno = e;
 	}
 	return pid;
 }
