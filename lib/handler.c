@@ -3,16 +3,16 @@
  * The signal handler that stops a thread, and the C side of the return stub.
  *
  * The protocol with the driver (quiesce.c):
- *  - The driver publishes the table, sets cf_active, then signals threads.
- *  - The handler reads cf_release_gen before it looks at cf_active, so that
+ *  - The driver publishes the table, sets cf_hot.active, then signals threads.
+ *  - The handler reads cf_hot.release_gen before it looks at cf_hot.active, so that
  *    a release that happens in between is never missed.  It then records a
  *    verdict, tagged with that generation, in the thread's table entry:
- *    PARKED (and waits until cf_release_gen moves on), HIJACKED (will park
+ *    PARKED (and waits until cf_hot.release_gen moves on), HIJACKED (will park
  *    in cf_stub_arrive) or RETRY (signal me again later).  Verdicts from an
  *    older generation are ignored by the driver, so late and duplicate
  *    signals are harmless.
- *  - The driver releases everyone by clearing cf_active, undoing hijacks
- *    that have not fired, and bumping cf_release_gen (futex wake).
+ *  - The driver releases everyone by clearing cf_hot.active, undoing hijacks
+ *    that have not fired, and bumping cf_hot.release_gen (futex wake).
  *
  * Async-signal-safety: errno saved; system calls are raw; nothing
  * allocates or takes a lock, except libunwind's short internal pool lock
@@ -29,21 +29,14 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-_Atomic uint32_t cf_active;
-_Atomic uint32_t cf_release_gen;
-_Atomic uint32_t cf_release_waiters;
-_Atomic uint32_t cf_progress;
-_Atomic uint32_t cf_users;
-_Atomic uint32_t cf_stub_parks;
-_Atomic uint32_t cf_driver_waiting;
-_Atomic uint32_t cf_driver_wake_at;
+struct cf_hot cf_hot;
 uint64_t cf_request_tag;
-_Atomic pid_t cf_request_pid;
 
 static int our_signo;
 
@@ -76,12 +69,12 @@ static pid_t self_tid(pid_t pid)
  * context switch and a pass over the table per thread. */
 static void progress(void)
 {
-	uint32_t p = atomic_fetch_add_explicit(&cf_progress, 1,
+	uint32_t p = atomic_fetch_add_explicit(&cf_hot.progress, 1,
 					       memory_order_seq_cst) + 1;
-	if (atomic_load_explicit(&cf_driver_waiting, memory_order_seq_cst) &&
-	    (int32_t)(p - atomic_load_explicit(&cf_driver_wake_at,
+	if (atomic_load_explicit(&cf_hot.driver_waiting, memory_order_seq_cst) &&
+	    (int32_t)(p - atomic_load_explicit(&cf_hot.driver_wake_at,
 					       memory_order_relaxed)) >= 0)
-		cf_futex_wake(&cf_progress, 1);
+		cf_futex_wake(&cf_hot.progress, 1);
 }
 
 static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
@@ -104,10 +97,10 @@ static void wait_release(uint32_t gen)
 	 * claimed asleep) makes no wake-up call.  seq_cst on both sides:
 	 * either the driver sees the count, or this thread sees the new
 	 * generation. */
-	atomic_fetch_add_explicit(&cf_release_waiters, 1, memory_order_seq_cst);
-	while (atomic_load_explicit(&cf_release_gen, memory_order_seq_cst) == gen)
-		cf_futex_wait(&cf_release_gen, gen, 0);
-	atomic_fetch_sub_explicit(&cf_release_waiters, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cf_hot.release_waiters, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&cf_hot.release_gen, memory_order_seq_cst) == gen)
+		cf_futex_wait(&cf_hot.release_gen, gen, 0);
+	atomic_fetch_sub_explicit(&cf_hot.release_waiters, 1, memory_order_relaxed);
 	parked_in = outer;
 }
 
@@ -133,7 +126,7 @@ void cf_park_wait(uint32_t gen)
 static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
 {
 	set_verdict(t, gen, CF_V_PARKED);
-	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	progress();
 	if (in_handler) {
 		cf_park_wait(gen);
@@ -194,9 +187,9 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 
 	if (sig != our_signo)
 		goto out_errno;
-	/* The driver set cf_request_pid to this process's pid before it
+	/* The driver set cf_hot.request_pid to this process's pid before it
 	 * sent anything. */
-	pid_t pid = atomic_load_explicit(&cf_request_pid, memory_order_acquire);
+	pid_t pid = atomic_load_explicit(&cf_hot.request_pid, memory_order_acquire);
 	if (si->si_code != SI_QUEUE || si->si_pid != pid ||
 	    ((uint64_t)(uintptr_t)si->si_value.sival_ptr & CF_TAG_MASK) !=
 		    cf_request_tag) {
@@ -206,8 +199,8 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 
 	bool nested = cf_in_handler;
 	cf_in_handler = true;
-	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
-	uint32_t gen = atomic_load_explicit(&cf_release_gen,
+	atomic_fetch_add_explicit(&cf_hot.users, 1, memory_order_acquire);
+	uint32_t gen = atomic_load_explicit(&cf_hot.release_gen,
 					    memory_order_acquire);
 	struct cf_thread *t = cf_tasks_find(self_tid(pid));
 	if (!t)
@@ -221,7 +214,7 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 						      memory_order_release,
 						      memory_order_relaxed))
 		;
-	if (!atomic_load_explicit(&cf_active, memory_order_acquire)) {
+	if (!atomic_load_explicit(&cf_hot.active, memory_order_acquire)) {
 		progress();
 		goto out_continue;
 	}
@@ -271,11 +264,11 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 	progress();
 out_done:
-	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	cf_in_handler = nested;
 	goto out_errno;
 out_continue:
-	atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	cf_in_handler = nested;
 out_resumed:
 	/* Stopped where it may be, or not stopped at all: the call it was
@@ -296,19 +289,19 @@ void cf_stub_arrive(uintptr_t *slot)
 	int saved_errno = errno;    /* the libc function may have set it */
 	*slot = hijack.ra;
 	hijack.live = false;
-	atomic_fetch_add_explicit(&cf_users, 1, memory_order_acquire);
-	uint32_t gen = atomic_load_explicit(&cf_release_gen,
+	atomic_fetch_add_explicit(&cf_hot.users, 1, memory_order_acquire);
+	uint32_t gen = atomic_load_explicit(&cf_hot.release_gen,
 					    memory_order_acquire);
 	struct cf_thread *t = NULL;
-	if (atomic_load_explicit(&cf_active, memory_order_acquire))
+	if (atomic_load_explicit(&cf_hot.active, memory_order_acquire))
 		t = cf_tasks_find(self_tid(atomic_load_explicit(
-			&cf_request_pid, memory_order_relaxed)));
+			&cf_hot.request_pid, memory_order_relaxed)));
 	if (t) {
-		atomic_fetch_add_explicit(&cf_stub_parks, 1,
+		atomic_fetch_add_explicit(&cf_hot.stub_parks, 1,
 					  memory_order_relaxed);
 		park(t, gen, false);
 	} else
-		atomic_fetch_sub_explicit(&cf_users, 1, memory_order_release);
+		atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	errno = saved_errno;
 }
 
@@ -342,5 +335,7 @@ int cf_handler_install(int signo)
 	 * libunwind's masking around its locks free (cf_all_blocked). */
 	sigfillset(&sa.sa_mask);
 	our_signo = signo;
+	/* Without it (before Linux 4.14) the page is only copied. */
+	madvise(&cf_hot, sizeof cf_hot, MADV_WIPEONFORK);
 	return cf_sigmask_install(signo, &sa);
 }

@@ -109,8 +109,6 @@ int cf_quiesce_init(void);         /* 0 or -errno; once, before threads */
 bool cf_quiesce(struct cfork_report *st);
 void cf_resume(void);
 void cf_quiesce_child_reset(void);
-/* The thread making the current quiesce (it is not in the table). */
-extern _Atomic pid_t cf_driver;
 
 /* ---- tasks.c: the threads of one quiesce, by tid ---- */
 #define CF_STACK_KEEP 16
@@ -162,17 +160,36 @@ int cf_tasks_recall(pid_t tid);
 
 /* ---- handler.c ---- */
 int cf_handler_install(int signo);
-extern _Atomic uint32_t cf_active;        /* a round is stopping threads */
-extern _Atomic uint32_t cf_release_gen;   /* parked threads wait on it */
-extern _Atomic uint32_t cf_release_waiters; /* how many wait on it now */
-extern _Atomic uint32_t cf_progress;      /* bumped at each state change */
-extern _Atomic uint32_t cf_users;         /* handlers touching the table */
-extern _Atomic uint32_t cf_stub_parks;    /* threads parked by the stub */
-extern _Atomic uint32_t cf_driver_waiting; /* the driver sleeps on progress */
-extern _Atomic uint32_t cf_driver_wake_at; /* until it reaches this */
+/* What the driver and the handlers write at every cfork, alone on a page
+ * that a child gets zeroed (MADV_WIPEONFORK, from cf_handler_install):
+ * zero is how a child starts anyway, and the parent's writes after each
+ * fork then take no copy-on-write fault (about a microsecond each). */
+struct cf_hot {
+	_Atomic uint32_t active;          /* a round is stopping threads */
+	_Atomic uint32_t release_gen;     /* parked threads wait on it */
+	_Atomic uint32_t release_waiters; /* how many wait on it now */
+	_Atomic uint32_t progress;        /* bumped at each state change */
+	_Atomic uint32_t users;           /* handlers touching the table */
+	_Atomic uint32_t stub_parks;      /* threads parked by the stub */
+	_Atomic uint32_t driver_waiting;  /* the driver sleeps on progress */
+	_Atomic uint32_t driver_wake_at;  /* until it reaches this */
+	_Atomic pid_t request_pid;        /* the pid requests come from */
+	_Atomic pid_t driver;             /* the thread making the quiesce
+					   * (it is not in the table) */
+	uid_t uid;                        /* its uid, for sigqueue */
+	uint64_t request_id;              /* grows across quiesces */
+	size_t last_count;                /* threads at the last quiesce */
+	size_t used;                      /* entries of the table in use */
+	/* The last listing, when it held only sleepers claimed asleep: the
+	 * stir count they were asleep since and /proc/self/task's link
+	 * count (2 + threads); see quiesce.c. */
+	bool listing_valid;
+	uint32_t listing_stirs;
+	unsigned long listing_nlink;
+} __attribute__((aligned(4096)));
+extern struct cf_hot cf_hot;
 #define CF_TAG_MASK 0xffff000000000000ull
 extern uint64_t cf_request_tag;           /* top bits of our request ids */
-extern _Atomic pid_t cf_request_pid;      /* the pid they come from */
 /* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
  * the release generation moves on from gen. */
 void cf_park_wait(uint32_t gen);
@@ -200,8 +217,9 @@ int cf_restart_init(void);        /* 0 or -errno; once, before threads */
 /* After a park: finish the system call our signal interrupted, so that the
  * thread sees its normal result instead of EINTR. */
 void cf_restart_interrupted(ucontext_t *uc);
-/* Driver: counts threads asleep in a continued call as parked. */
-void cf_restart_claim(uint32_t gen);
+/* Driver: counts threads asleep in a continued call as parked; returns
+ * how many it counted now. */
+unsigned cf_restart_claim(uint32_t gen);
 /* Changes whenever a thread falls asleep in a continued call or wakes:
  * unchanged across a listing, with nobody signalled, means nobody but
  * the driver ran, so nobody made a thread. */

@@ -41,6 +41,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -52,16 +53,15 @@
 #define RETRY_NS (100u * 1000u)          /* let an unsafe thread move on */
 #define REDIRECT_NS (2u * 1000000u)      /* redirected, yet not parked */
 
-static size_t last_count = 64;
-static uint64_t request_id;              /* grows across quiesces */
-_Atomic pid_t cf_driver;                 /* the thread making the quiesce */
-static uid_t uid;
 
 struct round {
 	uint32_t gen;
 	bool full;
 	unsigned fresh;
-	unsigned signals_before;   /* st->signals when the round began */
+	bool listed;               /* the table is the last quiesce's */
+	uint32_t stirs;            /* cf_restart_stirs() before the listing */
+	unsigned claimed;          /* threads claimed asleep this round */
+	bool objects_fresh;        /* cf_objects_refresh done */
 	struct cfork_report *st;
 };
 
@@ -69,7 +69,7 @@ static void insert_task(pid_t tid, void *arg)
 {
 	struct round *r = arg;
 	bool fresh;
-	if (tid == atomic_load_explicit(&cf_driver, memory_order_relaxed))
+	if (tid == atomic_load_explicit(&cf_hot.driver, memory_order_relaxed))
 		return;
 	if (!cf_tasks_insert(tid, &fresh))
 		r->full = true;
@@ -143,9 +143,17 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 		if (t->fate != CF_FATE_LIVE)
 			return;
 	}
-	uint64_t id = cf_request_tag | ++request_id;
-	int e = cf_sigqueue(atomic_load_explicit(&cf_request_pid,
-						 memory_order_relaxed), uid,
+	/* The handler's walk needs the loaded objects as they are now; a
+	 * quiesce that signals nobody (every sibling claimed asleep) does
+	 * not look (dl_iterate_phdr takes the loader's lock, a store to a
+	 * page the last fork made shared). */
+	if (!r->objects_fresh) {
+		cf_objects_refresh();
+		r->objects_fresh = true;
+	}
+	uint64_t id = cf_request_tag | ++cf_hot.request_id;
+	int e = cf_sigqueue(atomic_load_explicit(&cf_hot.request_pid,
+						 memory_order_relaxed), cf_hot.uid,
 			    atomic_load_explicit(&t->tid, memory_order_relaxed),
 			    cf_config()->signo, id);
 	if (e == 0) {
@@ -165,7 +173,7 @@ struct tally {
 static struct tally pass(struct round *r, uint64_t now)
 {
 	struct tally tl = { 0 };
-	cf_restart_claim(r->gen);
+	r->claimed += cf_restart_claim(r->gen);
 	size_t n = cf_tasks_count();
 	for (size_t i = 0; i < n; i++) {
 		struct cf_thread *t = cf_tasks_nth(i);
@@ -228,13 +236,13 @@ static bool pending_runnable(uint32_t gen)
 
 enum outcome { DONE, BACKOFF, TIMEOUT, FULL, NOPROC };
 
-/* Nobody was signalled, and no sleeper woke or fell asleep since the
- * listing began: only the driver ran, so the listing is still true.
- * (glibc's timer helper makes threads without ever being stopped.) */
-static bool listing_still_true(const struct round *r, uint32_t stirs)
+/* Every thread stopped was claimed asleep, and no sleeper woke or fell
+ * asleep since the listing began: only the driver ran, so the listing is
+ * still true.  (glibc's timer helper makes threads without ever being
+ * stopped.) */
+static bool listing_still_true(const struct round *r, unsigned parked)
 {
-	if (r->st->signals != r->signals_before ||
-	    cf_restart_stirs() != stirs)
+	if (parked != r->claimed || cf_restart_stirs() != r->stirs)
 		return false;
 	size_t n = cf_tasks_count();
 	for (size_t i = 0; i < n; i++) {
@@ -246,13 +254,49 @@ static bool listing_still_true(const struct round *r, uint32_t stirs)
 	return true;
 }
 
+/* /proc/self/task's link count: 2 plus the number of threads, for one
+ * path lookup (a listing costs three system calls and 10 us after a
+ * fork); 0 if it cannot be read. */
+static unsigned long task_nlink(void)
+{
+	struct stat st;
+	return stat("/proc/self/task", &st) == 0 ? st.st_nlink : 0;
+}
+
+/*
+ * The next quiesce may skip the listing and keep this table when every
+ * thread in it is a sleeper claimed asleep (no kernel worker, no timer
+ * helper, nobody gone):
+ *  - none of them can make or end a thread without first waking, which
+ *    changes cf_restart_stirs(); and the driver is not in the table,
+ *    whichever thread it is next time;
+ *  - so while the stir count stays the same, the only threads that can
+ *    have come or gone are ones made since, and an unchanged thread count
+ *    means none of those is alive.
+ * A program's handler without the trampoline, running on top of a
+ * sleeper, breaks the first point (libcfork(7), NOTES).
+ */
+static void keep_listing(const struct round *r)
+{
+	size_t n = cf_tasks_count();
+	for (size_t i = 0; i < n; i++) {
+		struct cf_thread *t = cf_tasks_nth(i);
+		if (atomic_load_explicit(&t->tid, memory_order_acquire) &&
+		    (t->fate != CF_FATE_LIVE || verdict(t, r->gen) != CF_V_PARKED))
+			return;
+	}
+	cf_hot.listing_nlink = r->listed ? cf_hot.listing_nlink : task_nlink();
+	cf_hot.listing_stirs = r->stirs;
+	cf_hot.listing_valid = cf_hot.listing_nlink != 0;
+}
+
 static enum outcome run_round(struct round *r, uint64_t deadline)
 {
 	uint64_t last_progress = cf_now_ns();
-	uint32_t seen_progress = atomic_load(&cf_progress);
-	uint32_t stirs = cf_restart_stirs();
-	bool scan = true;
-	r->signals_before = r->st->signals;
+	uint32_t seen_progress = atomic_load(&cf_hot.progress);
+	bool scan = !r->listed;
+	if (!r->listed)
+		r->stirs = cf_restart_stirs();
 	for (;;) {
 		if (scan) {
 			r->fresh = 0;
@@ -262,15 +306,16 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 				return FULL;
 			scan = false;
 		}
-		uint32_t p = atomic_load(&cf_progress);
+		uint32_t p = atomic_load(&cf_hot.progress);
 		if (p != seen_progress) {
 			seen_progress = p;
 			last_progress = cf_now_ns();
 		}
 		uint64_t now = cf_now_ns();
 		struct tally tl = pass(r, now);
-		if (tl.pending == 0 && listing_still_true(r, stirs)) {
+		if (tl.pending == 0 && listing_still_true(r, tl.parked)) {
 			r->st->parked = tl.parked;
+			keep_listing(r);
 			return DONE;
 		}
 		if (tl.pending == 0) {
@@ -302,15 +347,15 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 		uint64_t wait = tl.retry ? RETRY_NS : 1000000u;
 		if (wait > deadline - now)
 			wait = deadline - now;
-		atomic_store_explicit(&cf_driver_wake_at,
+		atomic_store_explicit(&cf_hot.driver_wake_at,
 				      seen_progress + tl.pending,
 				      memory_order_relaxed);
-		atomic_store_explicit(&cf_driver_waiting, 1,
+		atomic_store_explicit(&cf_hot.driver_waiting, 1,
 				      memory_order_seq_cst);
-		if (atomic_load_explicit(&cf_progress, memory_order_seq_cst) ==
+		if (atomic_load_explicit(&cf_hot.progress, memory_order_seq_cst) ==
 		    seen_progress)
-			cf_futex_wait(&cf_progress, seen_progress, wait);
-		atomic_store_explicit(&cf_driver_waiting, 0,
+			cf_futex_wait(&cf_hot.progress, seen_progress, wait);
+		atomic_store_explicit(&cf_hot.driver_waiting, 0,
 				      memory_order_relaxed);
 	}
 }
@@ -318,7 +363,7 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 /* Lets every parked thread go and undoes redirected returns. */
 static void release_all(uint32_t gen)
 {
-	atomic_store_explicit(&cf_active, 0, memory_order_release);
+	atomic_store_explicit(&cf_hot.active, 0, memory_order_release);
 	size_t n = cf_tasks_count();
 	for (size_t i = 0; i < n; i++) {
 		struct cf_thread *t = cf_tasks_nth(i);
@@ -326,16 +371,16 @@ static void release_all(uint32_t gen)
 		    verdict(t, gen) == CF_V_HIJACKED)
 			cf_hijack_undo(t);
 	}
-	atomic_fetch_add_explicit(&cf_release_gen, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&cf_release_waiters, memory_order_seq_cst))
-		cf_futex_wake(&cf_release_gen, INT_MAX);
+	atomic_fetch_add_explicit(&cf_hot.release_gen, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&cf_hot.release_waiters, memory_order_seq_cst))
+		cf_futex_wake(&cf_hot.release_gen, INT_MAX);
 }
 
 /* A handler from an earlier quiesce may still be reading the table. */
 static void wait_for_handlers(void)
 {
 	for (int i = 0; i < 20000 &&
-	     atomic_load_explicit(&cf_users, memory_order_acquire); i++)
+	     atomic_load_explicit(&cf_hot.users, memory_order_acquire); i++)
 		cf_nanosleep_ns(50000);
 }
 
@@ -381,26 +426,33 @@ bool cf_quiesce(struct cfork_report *st)
 	uint64_t t0 = cf_now_ns();
 	uint64_t deadline = t0 + (uint64_t)cf_config()->timeout_ms * 1000000u;
 	uint64_t pause_ns = 200000;
-	uint32_t stub_parks = atomic_load(&cf_stub_parks);
-	atomic_store_explicit(&cf_driver, cf_gettid(), memory_order_relaxed);
-	uid = getuid();
-	atomic_store_explicit(&cf_request_pid, getpid(), memory_order_release);
+	uint32_t stub_parks = atomic_load(&cf_hot.stub_parks);
+	atomic_store_explicit(&cf_hot.driver, cf_gettid(), memory_order_relaxed);
+	cf_hot.uid = getuid();
+	atomic_store_explicit(&cf_hot.request_pid, getpid(), memory_order_release);
 
 	wait_for_handlers();
 	cf_report_begin();
-	cf_objects_refresh();
-	if (cf_tasks_reset(last_count + 64) < 0) {
+	/* See keep_listing. */
+	bool listed = cf_hot.listing_valid &&
+		      cf_restart_stirs() == cf_hot.listing_stirs &&
+		      task_nlink() == cf_hot.listing_nlink;
+	cf_hot.listing_valid = false;
+	if (!listed && cf_tasks_reset(cf_hot.last_count + 64) < 0) {
 		st->not_coherent = "no memory for the thread table";
 		return false;
 	}
 	for (;;) {
 		struct round r = {
-			.gen = atomic_load_explicit(&cf_release_gen,
+			.gen = atomic_load_explicit(&cf_hot.release_gen,
 						    memory_order_acquire),
+			.listed = listed,
+			.stirs = cf_hot.listing_stirs,
 			.st = st,
 		};
+		listed = false;
 		st->rounds++;
-		atomic_store_explicit(&cf_active, 1, memory_order_release);
+		atomic_store_explicit(&cf_hot.active, 1, memory_order_release);
 		enum outcome o = run_round(&r, deadline);
 		if (o == DONE || o == TIMEOUT || o == NOPROC) {
 			tally_final(st, r.gen);
@@ -410,9 +462,10 @@ bool cf_quiesce(struct cfork_report *st)
 					"/proc/self/task cannot be read";
 			else if (o == TIMEOUT)
 				st->not_coherent = "CFORK_TIMEOUT_MS reached";
-			st->redirected = atomic_load(&cf_stub_parks) - stub_parks;
+			st->redirected = atomic_load(&cf_hot.stub_parks) - stub_parks;
 			st->quiesce_ns = cf_now_ns() - t0;
-			last_count = st->parked + st->not_stopped + st->skipped;
+			cf_hot.last_count = st->parked + st->not_stopped +
+					    st->skipped;
 			return st->coherent;
 		}
 		release_all(r.gen);
@@ -430,7 +483,7 @@ bool cf_quiesce(struct cfork_report *st)
 		if (pause_ns < 5000000)
 			pause_ns *= 2;
 		if (cf_now_ns() >= deadline) {
-			tally_final(st, atomic_load(&cf_release_gen));
+			tally_final(st, atomic_load(&cf_hot.release_gen));
 			st->not_coherent = "CFORK_TIMEOUT_MS reached";
 			st->quiesce_ns = cf_now_ns() - t0;
 			return false;
@@ -440,12 +493,12 @@ bool cf_quiesce(struct cfork_report *st)
 
 void cf_resume(void)
 {
-	release_all(atomic_load_explicit(&cf_release_gen,
+	release_all(atomic_load_explicit(&cf_hot.release_gen,
 					 memory_order_acquire));
 }
 
 void cf_quiesce_child_reset(void)
 {
-	atomic_store(&cf_active, 0);
-	atomic_store(&cf_users, 0);
+	atomic_store(&cf_hot.active, 0);
+	atomic_store(&cf_hot.users, 0);
 }

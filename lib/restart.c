@@ -254,8 +254,9 @@ void cf_restart_unhold(void *token)
 		atomic_store(&mine->state, 1);
 }
 
-void cf_restart_claim(uint32_t gen)
+unsigned cf_restart_claim(uint32_t gen)
 {
+	unsigned claimed = 0;
 	uint32_t n = atomic_load_explicit(&high, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++) {
 		struct sleeper *s = &sleepers[i];
@@ -275,7 +276,9 @@ void cf_restart_claim(uint32_t gen)
 			continue;
 		atomic_store_explicit(&t->verdict, gen * 8u + CF_V_PARKED,
 				      memory_order_release);
+		claimed++;
 	}
+	return claimed;
 }
 
 /* A call made again from inside the handler must not let our signal in:

@@ -122,7 +122,7 @@ static bool join_wait(const ucontext_t *uc)
 	       p[0] == 0x0f && p[1] == 0x05 &&
 	       (op == 0 /* FUTEX_WAIT */ || op == 9 /* FUTEX_WAIT_BITSET */) &&
 	       tid > 2 && (cf_tasks_find(tid) != NULL ||
-			    tid == atomic_load_explicit(&cf_driver,
+			    tid == atomic_load_explicit(&cf_hot.driver,
 						 memory_order_relaxed));
 }
 

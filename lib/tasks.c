@@ -39,7 +39,6 @@ struct table {
 	struct cf_thread *entry;          /* capacity / 2 of them */
 };
 static _Atomic(struct table *) current;
-static size_t used;
 
 static size_t slot_of(const struct table *t, pid_t tid)
 {
@@ -61,7 +60,7 @@ int cf_tasks_reset(size_t want)
 	if (t && cap <= t->capacity) {
 		/* Only what the entries in use touched was written.  Other
 		 * slots of a probe may already be cleared: skip them. */
-		for (size_t k = 0; k < used; k++) {
+		for (size_t k = 0; k < cf_hot.used; k++) {
 			pid_t tid = atomic_load_explicit(&t->entry[k].tid,
 							 memory_order_relaxed);
 			size_t i = slot_of(t, tid);
@@ -74,11 +73,11 @@ int cf_tasks_reset(size_t want)
 			atomic_store_explicit(&t->index[i], 0,
 					      memory_order_relaxed);
 		}
-		memset(t->entry, 0, used * sizeof t->entry[0]);
-		used = 0;
+		memset(t->entry, 0, cf_hot.used * sizeof t->entry[0]);
+		cf_hot.used = 0;
 		return 0;
 	}
-	used = 0;
+	cf_hot.used = 0;
 	struct table *n = cf_map_wiped(table_size(cap));
 	if (!n)
 		return -ENOMEM;
@@ -97,7 +96,7 @@ size_t cf_tasks_capacity(void)
 
 size_t cf_tasks_count(void)
 {
-	return used;
+	return cf_hot.used;
 }
 
 struct cf_thread *cf_tasks_nth(size_t i)
@@ -135,16 +134,16 @@ struct cf_thread *cf_tasks_insert(pid_t tid, bool *fresh)
 	*fresh = false;
 	if (t)
 		return t;
-	if ((used + 1) * 2 > tab->capacity)
+	if ((cf_hot.used + 1) * 2 > tab->capacity)
 		return NULL;
 	size_t i = slot_of(tab, tid);
 	while (atomic_load_explicit(&tab->index[i], memory_order_relaxed))
 		i = (i + 1) & (tab->capacity - 1);
-	t = &tab->entry[used];
+	t = &tab->entry[cf_hot.used];
 	atomic_store_explicit(&t->tid, tid, memory_order_relaxed);
-	atomic_store_explicit(&tab->index[i], (int32_t)(used + 1),
+	atomic_store_explicit(&tab->index[i], (int32_t)(cf_hot.used + 1),
 			      memory_order_release);
-	used++;
+	cf_hot.used++;
 	*fresh = true;
 	return t;
 }

@@ -3,8 +3,9 @@
  * Idle siblings are stopped once, then claimed asleep: a thread waiting in
  * pthread_cond_wait, sem_wait, pthread_join or a contended mutex takes the
  * signal at the first cfork only, and later cforks count it as parked
- * without waking it.  It still wakes for what it waits for, a cancelled
- * one still runs its cleanup, and nothing is stopped that should not be.
+ * without waking it, nor list the threads again while nothing could have
+ * made one.  It still wakes for what it waits for, a cancelled one still
+ * runs its cleanup, and a thread made in between is still stopped.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -58,6 +59,17 @@ static void *joiner(void *arg)
 {
 	pthread_join(*(pthread_t *)arg, NULL);
 	atomic_fetch_add(&woke, 1);
+	return NULL;
+}
+
+static _Atomic int spin, spinning;
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	atomic_store(&spinning, 1);
+	while (atomic_load_explicit(&spin, memory_order_relaxed))
+		;
 	return NULL;
 }
 
@@ -162,6 +174,27 @@ int main(void)
 	       "siblings\n", quiet, rounds, n);
 	CHECK(quiet == (unsigned)rounds);
 	CHECK(atomic_load(&woke) == 0);
+
+	/* A thread made between two cforks while every sibling sleeps (the
+	 * next cfork may then skip listing the threads) is still found and
+	 * stopped; once it is gone, the sleepers are claimed again. */
+	atomic_store(&spin, 1);
+	pthread_t sp;
+	CHECK(pthread_create(&sp, NULL, spinner, NULL) == 0);
+	while (!atomic_load(&spinning))
+		usleep(100);
+	t_cfork_once(&r);
+	CHECK(r.coherent == 1);
+	CHECK(r.parked == (unsigned)n + 1);
+	CHECK(r.signals >= 1);
+	atomic_store(&spin, 0);
+	CHECK(pthread_join(sp, NULL) == 0);
+	t_cfork_once(&r);
+	CHECK(r.coherent == 1);
+	CHECK(r.parked == (unsigned)n);
+	t_cfork_once(&r);
+	CHECK(r.parked == (unsigned)n);
+	CHECK(r.signals == 0);
 
 	/* A claimed sleeper that is cancelled runs its cleanup handler and
 	 * leaves; the next cfork does not count it. */
