@@ -15,7 +15,7 @@ usage: bench.sh [-n reps] [-t counts] [-c cases] [-h]
   -n N  repetitions of a small case (default 200; forklat and gcstop
         run fewer with 256 or more siblings or GiBs of memory)
   -t L  idle sibling counts, comma-separated (default 0,1,8,64,256,1000)
-  -c L  comma-separated subset of: idle, busy, mem, libc, probe,
+  -c L  comma-separated subset of: idle, woken, busy, mem, libc, probe,
         direct, gc (default: all of them)
   -h    this help
 Writes forklat.out, direct.out, gcstop.out, goals.txt, scaling.dat and
@@ -25,7 +25,7 @@ EOF
 
 n=200
 counts=0,1,8,64,256,1000
-cases=idle,busy,mem,libc,probe,direct,gc
+cases=idle,woken,busy,mem,libc,probe,direct,gc
 while getopts n:t:c:h opt; do
 	case $opt in
 	n) n=$OPTARG ;;
@@ -53,7 +53,7 @@ has() {
 }
 for c in $(echo "$cases" | tr , ' '); do
 	case $c in
-	idle|busy|mem|libc|probe|direct|gc) ;;
+	idle|woken|busy|mem|libc|probe|direct|gc) ;;
 	*) echo "bench.sh: unknown case '$c'" >&2; usage >&2; exit 2 ;;
 	esac
 done
@@ -92,7 +92,7 @@ echo "   infork, i.e. quiesce + resume; resume: qr - quiesce; broadcast:"
 echo "   setuid(getuid()), glibc signalling every thread and waiting for"
 echo "   each; probe: cfork_probe().  Microseconds."
 fcases=
-for c in idle busy mem libc probe; do
+for c in idle woken busy mem libc probe; do
 	has $c && fcases=${fcases:+$fcases,}$c
 done
 if [ -n "$fcases" ]; then
@@ -141,8 +141,11 @@ function info(label, c1, q1, c2, q2) {
 		    med(c1, q1), med(c2, q2), med(c1, q1) / med(c2, q2)
 }
 # Least squares over the idle cases: us per thread, and the exponent k
-# of (cost - cost with no sibling) ~ N^k over N >= 8.
-function fit(q, label, check,   i, x, y, n, sx, sy, sxx, sxy, b, k, y0) {
+# of (cost - cost with no sibling) ~ N^k over N >= 8, leaving out the
+# counts whose excess over no sibling is within the spread of that case
+# (p90 - median): log() of noise would decide k.
+function fit(q, label, check,   i, x, y, n, sx, sy, sxx, sxy, b, k, y0,
+    noise) {
 	n = sx = sy = sxx = sxy = 0
 	for (i = 1; i <= nidle; i++) {
 		x = idle[i]
@@ -157,10 +160,12 @@ function fit(q, label, check,   i, x, y, n, sx, sy, sxx, sxy, b, k, y0) {
 	}
 	b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
 	y0 = have("idle-0", q) ? med("idle-0", q) : 0
+	noise = have("idle-0", q) ? v["idle-0", q "_p90_us"] - y0 : 0
 	n = sx = sy = sxx = sxy = 0
 	for (i = 1; i <= nidle; i++) {
 		x = idle[i]
-		if (x < 8 || !have("idle-" x, q) || med("idle-" x, q) <= y0)
+		if (x < 8 || !have("idle-" x, q) ||
+		    med("idle-" x, q) <= y0 + noise)
 			continue
 		y = log(med("idle-" x, q) - y0); x = log(x)
 		n++; sx += x; sy += y; sxx += x * x; sxy += x * y
@@ -212,6 +217,10 @@ END {
 		    "idle-" x, "qr", "idle-" x, "broadcast", 0.5)
 	}
 	for (i = 1; i <= ncase; i++)
+		if (order[i] ~ /^woken-/)
+			info(sprintf("quiesce+resume / glibc broadcast, %s",
+			    order[i]), order[i], "qr", order[i], "broadcast")
+	for (i = 1; i <= ncase; i++)
 		if (order[i] ~ /^busy-/)
 			ratio_goal(sprintf("quiesce+resume / glibc broadcast, %s",
 			    order[i]), order[i], "qr", order[i], "broadcast", 0.25)
@@ -246,7 +255,8 @@ END {
 			    order[i], "cfork", order[i], "fork")
 	print ""
 	print "growth with idle siblings: least-squares slope, and k in"
-	print "(cost - cost with none) ~ N^k over N >= 8; k <= 1.1 is linear"
+	print "(cost - cost with none) ~ N^k over N >= 8 where that exceeds"
+	print "the spread of the case with none; k <= 1.1 is linear"
 	fit("qr", "quiesce+resume", 1)
 	fit("broadcast", "glibc broadcast", 0)
 	fit("gc", "bdwgc stop+start", 0)

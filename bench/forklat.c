@@ -20,6 +20,9 @@
  * Cases (-c, comma-separated):
  *   idle    0, 1, 8, 64, 256 and 1000 siblings blocked in a futex wait
  *           (pthread_cond_wait), or the counts -t gives
+ *   woken   the same counts (but 0) of idle siblings, woken before each
+ *           call and back in their wait when it starts, as a pool between
+ *           two jobs: cfork() cannot count them asleep from the last one
  *   busy    8 siblings spinning in user code (or -b of them)
  *   mem     1 and 4 GiB (or -g) of touched private memory, small pages
  *           and transparent huge pages, with 8 idle siblings; a size that
@@ -78,6 +81,7 @@ struct bcase {
 	int gib;                      /* touched private memory */
 	bool thp;
 	bool direct;                  /* expects CFORK_MODE=direct */
+	bool wake;                    /* idle siblings woken before each call */
 	int reps;
 	unsigned ops;                 /* 1u << OP_* */
 };
@@ -356,6 +360,10 @@ static int measure(const struct bcase *c)
 	}
 	for (int i = 0; i < c->reps; i++)
 		for (int j = 0; j < nops; j++) {
+			if (c->wake && sib_wake_idle(c->per_kind) < 0) {
+				r.failures++;
+				break;
+			}
 			switch (ops[(i + j) % nops]) {
 			case OP_FORK:
 				op_fork(&r);
@@ -409,12 +417,13 @@ static void usage(FILE *f, const char *prog)
 	fprintf(f,
 		"usage: %s [-c cases] [-n reps] [-t counts] [-b busy] "
 		"[-g sizes] [-o calls] [-h]\n"
-		"  -c C  comma-separated: idle, busy, mem, direct, probe, "
-		"libc, all\n"
+		"  -c C  comma-separated: idle, woken, busy, mem, direct, "
+		"probe, libc, all\n"
 		"        (default all: every case but direct)\n"
 		"  -n N  repetitions of a small case (default %d); cases with\n"
 		"        256 or more siblings or with GiBs of memory run fewer\n"
-		"  -t L  idle sibling counts (default 0,1,8,64,256,1000)\n"
+		"  -t L  idle and woken sibling counts (default "
+		"0,1,8,64,256,1000)\n"
 		"  -b N  spinning siblings of the busy case (default 8)\n"
 		"  -g L  GiB of touched memory for mem (default 1,4)\n"
 		"  -o L  only these calls: fork, cfork, broadcast (for a\n"
@@ -464,8 +473,8 @@ static bool parse_calls(const char *list, unsigned *ops)
 
 static bool known_cases(const char *list)
 {
-	static const char *const names[] = { "idle", "busy", "mem", "direct",
-					     "probe", "libc", "all" };
+	static const char *const names[] = { "idle", "woken", "busy", "mem",
+					     "direct", "probe", "libc", "all" };
 	char buf[256];
 	if (!*list || strlen(list) >= sizeof buf)
 		return false;
@@ -599,6 +608,15 @@ int main(int argc, char **argv)
 			c->per_kind = counts[i];
 			c->reps = reps_for(n, counts[i], 0);
 		}
+	if (all || has_case(which, "woken"))
+		for (int i = 0; i < ncounts; i++) {
+			if (counts[i] < 1)
+				continue;
+			c = add(plan, &np, "woken-%d", counts[i]);
+			c->per_kind = counts[i];
+			c->wake = true;
+			c->reps = reps_for(n, counts[i], 0);
+		}
 	if (all || has_case(which, "busy")) {
 		c = add(plan, &np, "busy-%d", busy);
 		c->kinds[0] = SIB_SPIN;
@@ -621,7 +639,8 @@ int main(int argc, char **argv)
 		c->per_kind = MEM_SIBLINGS;
 		c->direct = true;
 		c->ops &= ~(1u << OP_BROADCAST);
-		c->reps = 2 * n;
+		/* A 1 % effect: many cheap calls, for a steady median. */
+		c->reps = 8 * n;
 	}
 	if (all || has_case(which, "libc")) {
 		static const enum sib_kind k[] = { SIB_MALLOC, SIB_STDIO,

@@ -19,13 +19,17 @@ static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
 /* The cheapest sibling there is: whatever it costs to stop it is the cost
  * of the mechanism itself.  It holds idle_lock until the wait releases
  * it, which is how sib_start knows it is inside the wait. */
+static int woke;                   /* under idle_lock: sib_wake_idle */
+
 static void *idle_sibling(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&idle_lock);
 	atomic_fetch_add_explicit(&started, 1, memory_order_relaxed);
-	while (!atomic_load_explicit(&stop, memory_order_relaxed))
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		pthread_cond_wait(&idle_cond, &idle_lock);
+		woke++;
+	}
 	pthread_mutex_unlock(&idle_lock);
 	return NULL;
 }
@@ -152,6 +156,28 @@ int sib_start(struct siblings *s, enum sib_kind kind, int n)
 	ms.tv_nsec = 20000000;
 	nanosleep(&ms, NULL);
 	return 0;
+}
+
+int sib_wake_idle(int n)
+{
+	pthread_mutex_lock(&idle_lock);
+	woke = 0;
+	pthread_cond_broadcast(&idle_cond);
+	pthread_mutex_unlock(&idle_lock);
+	/* Each one counts itself with the lock held, which it lets go of
+	 * only inside its next wait: once all have counted and the lock is
+	 * free, all are back in the wait. */
+	struct timespec us = { 0, 20000 };
+	for (int i = 0; i < 3000000; i++) {
+		pthread_mutex_lock(&idle_lock);
+		int done = woke >= n;
+		pthread_mutex_unlock(&idle_lock);
+		if (done)
+			return 0;
+		nanosleep(&us, NULL);
+	}
+	fprintf(stderr, "bench: idle threads did not wait again in 60 s\n");
+	return -1;
 }
 
 void sib_stop(struct siblings *s)

@@ -34,6 +34,9 @@ struct siblings {
  * where its kind says (idle ones inside their wait); 0, or -1 with a
  * message on stderr. */
 int sib_start(struct siblings *s, enum sib_kind kind, int n);
+/* Wakes the n idle threads and returns once they are all back in their
+ * wait, as threads of a pool between two jobs; 0, or -1 with a message. */
+int sib_wake_idle(int n);
 /* Stops and joins every thread of the set. */
 void sib_stop(struct siblings *s);
 
