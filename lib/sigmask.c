@@ -11,7 +11,8 @@
  *   pthread_sigmask, sigprocmask   ours is taken out of what is blocked;
  *                                  the old mask shows it as the program
  *                                  last set it in this thread
- *   sigaction, signal, bsd_signal  for our number, the program's action is
+ *   sigaction, signal, bsd_signal, for our number,
+ *   ssignal, sysv_signal, sigset the program's action is
  *                                  recorded and returned, not installed;
  *                                  the handler passes on signals that are
  *                                  not ours to it.  For the others the
@@ -347,6 +348,58 @@ EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
 	return signal(sig, handler);
 }
 
+sighandler_t ssignal(int sig, sighandler_t handler);
+EXPORT sighandler_t ssignal(int sig, sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+/* System V semantics, as glibc's sysv_signal(): reset to the default when
+ * delivered, no restart, the signal itself not blocked in the handler. */
+EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+sighandler_t __sysv_signal(int sig, sighandler_t handler);
+EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+	return sysv_signal(sig, handler);
+}
+
+/* POSIX's sigset(): SIG_HOLD blocks the signal; anything else installs
+ * the disposition and unblocks it.  Returns SIG_HOLD when the signal was
+ * blocked, else the previous disposition. */
+EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+	sigset_t one, old;
+	struct sigaction prev;
+	sigemptyset(&one);
+	if (sigaddset(&one, sig) < 0)
+		return SIG_ERR;
+	if (disp == SIG_HOLD) {
+		if (sigaction(sig, NULL, &prev) < 0 ||
+		    sigprocmask(SIG_BLOCK, &one, &old) < 0)
+			return SIG_ERR;
+	} else {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = disp;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sig, &sa, &prev) < 0 ||
+		    sigprocmask(SIG_UNBLOCK, &one, &old) < 0)
+			return SIG_ERR;
+	}
+	return sigismember(&old, sig) == 1 ? SIG_HOLD : prev.sa_handler;
+}
+
 /* A signal with our number that libcfork did not send goes to the
  * program's action, as if libcfork were not there.  (It runs with the
  * handler's mask rather than the program's sa_mask.) */
@@ -410,7 +463,7 @@ static void wrap_cancellation(void)
 {
 	int expect = 0;
 	if (!atomic_compare_exchange_strong(&cancel_state, &expect, 1)) {
-		while (atomic_load(&cancel_state) != 2)
+		while (atomic_load(&cancel_state) == 1)
 			cf_nanosleep_ns(10000);
 		return;
 	}
@@ -424,16 +477,21 @@ static void wrap_cancellation(void)
 	}
 	real.pthread_sigmask(SIG_SETMASK, &old, NULL);
 	struct kernel_sigaction k;
+	bool wrapped = false;
 	if (cf_raw_syscall6(SYS_rt_sigaction, SIGCANCEL_NO, 0, (long)&k, 8, 0,
 			    0) == 0 &&
-	    k.handler != (void *)SIG_DFL && k.handler != (void *)SIG_IGN &&
-	    k.handler != (void *)cancel_trampoline) {
-		glibc_cancel_handler = k.handler;
-		k.handler = (void *)cancel_trampoline;
-		cf_raw_syscall6(SYS_rt_sigaction, SIGCANCEL_NO, (long)&k, 0, 8,
-				0, 0);
+	    k.handler != (void *)SIG_DFL && k.handler != (void *)SIG_IGN) {
+		if (k.handler != (void *)cancel_trampoline) {
+			glibc_cancel_handler = k.handler;
+			k.handler = (void *)cancel_trampoline;
+			cf_raw_syscall6(SYS_rt_sigaction, SIGCANCEL_NO,
+					(long)&k, 0, 8, 0, 0);
+		}
+		wrapped = true;
 	}
-	atomic_store(&cancel_state, 2);
+	/* No thread could be made (a limit): this cancellation goes out
+	 * unwrapped, and the next one tries again. */
+	atomic_store(&cancel_state, wrapped ? 2 : 0);
 }
 
 EXPORT int pthread_cancel(pthread_t th)

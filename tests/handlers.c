@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <sys/syscall.h>
 
 #include "cfork.h"
 #include "test.h"
@@ -66,6 +67,25 @@ int main(void)
 	CHECK(sigaction(SIGUSR1, NULL, &back) == 0);
 	CHECK(back.sa_handler == on_timer);       /* reads back as set */
 	CHECK(!(back.sa_flags & SA_SIGINFO));
+
+	/* The other ways to install a handler go through the trampoline too:
+	 * the kernel holds another function, the program reads back its own. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	sighandler_t (*const installers[])(int, sighandler_t) = {
+		signal, sigset, sysv_signal, ssignal,
+	};
+#pragma GCC diagnostic pop
+	for (size_t i = 0; i < sizeof installers / sizeof *installers; i++) {
+		CHECK(installers[i](SIGUSR2, on_timer) != SIG_ERR);
+		struct { void *handler; unsigned long flags; void *restorer;
+			 uint64_t mask; } k;
+		CHECK(syscall(SYS_rt_sigaction, SIGUSR2, NULL, &k, 8) == 0);
+		CHECK(k.handler != (void *)on_timer);
+		CHECK(sigaction(SIGUSR2, NULL, &back) == 0);
+		CHECK(back.sa_handler == on_timer);
+		CHECK(installers[i](SIGUSR2, SIG_DFL) == on_timer);
+	}
 
 	pthread_t th[SIBLINGS];
 	timer_t timers[SIBLINGS];

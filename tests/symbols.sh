@@ -135,6 +135,7 @@ pthread_atfork'
 interposers="$interposers
 __sigaction
 __sigsuspend
+__sysv_signal
 bsd_signal
 epoll_pwait
 epoll_pwait2
@@ -145,10 +146,13 @@ pthread_sigmask
 sigaction
 signal
 sigprocmask
+sigset
 sigsuspend
 sigtimedwait
 sigwait
 sigwaitinfo
+ssignal
+sysv_signal
 pthread_cancel"
 
 in_list() {
