@@ -168,9 +168,10 @@ struct sleeper {
 static struct sleeper *sleepers;        /* MAX_SLEEPERS, mapped once */
 static _Atomic uint32_t high;           /* slots ever used */
 /* This thread's slot while it is in a continued call; the slot it used
- * last, where it looks first (a search from 0 at every call would cost
- * a thousand idle threads a million compare-and-swaps). */
+ * last, where it looks first.  A first search starts from 0, which keeps
+ * the slots in use packed at the front, where the driver reads them. */
 static CF_TLS struct sleeper *mine;
+static CF_TLS uintptr_t mine_frame;     /* the call's frame, for nesting */
 static CF_TLS uint32_t last_slot;
 /* Bumped whenever a sleeper falls asleep or wakes (cf_restart_stirs). */
 static _Atomic uint32_t stirs;
@@ -187,8 +188,14 @@ int cf_restart_init(void)
 	return sleepers ? 0 : -ENOMEM;
 }
 
-static struct sleeper *sleep_begin(void)
+static struct sleeper *sleep_begin(uintptr_t frame)
 {
+	/* Our signal is blocked in a continued call and in a handler on top
+	 * of it, unless that handler unblocks it: a call nested so is not
+	 * continued.  A registration from a frame below (at a higher
+	 * address) this one is one that a jump out of a handler left. */
+	if (mine && frame < mine_frame)
+		return NULL;
 	pid_t tid = cf_gettid();
 	if (!sleepers)
 		return NULL;
@@ -211,6 +218,7 @@ static struct sleeper *sleep_begin(void)
 			;
 		last_slot = i;
 		mine = &sleepers[i];
+		mine_frame = frame;
 		return mine;
 	}
 	return NULL;       /* full: the thread is simply not claimable */
@@ -218,8 +226,6 @@ static struct sleeper *sleep_begin(void)
 
 static void sleep_end(struct sleeper *s)
 {
-	if (!s)
-		return;
 	mine = NULL;
 	uint32_t was = atomic_exchange(&s->state, 0);
 	atomic_fetch_add(&stirs, 1);
@@ -364,7 +370,13 @@ void cf_restart_interrupted(ucontext_t *uc)
 	uint64_t mask, handler_mask;
 	__builtin_memcpy(&mask, &uc->uc_sigmask, 8);
 	mask |= 1ull << (cf_config()->signo - 1);
-	struct sleeper *s = sleep_begin();
+	struct sleeper *s = sleep_begin((uintptr_t)__builtin_frame_address(0));
+	/* With every slot taken, the thread could be neither counted asleep
+	 * nor signalled while it sleeps here: the call is left to the
+	 * program (the kernel makes a futex wait again by itself; the others
+	 * fail with EINTR). */
+	if (!s)
+		return;
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask,
 			(long)&handler_mask, 8, 0, 0);
 	long r;

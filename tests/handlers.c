@@ -8,7 +8,9 @@
  * it: a child that sees a mark set saw a handler that ran during its copy.
  */
 #define _GNU_SOURCE
+#include <linux/futex.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <sys/syscall.h>
@@ -42,6 +44,29 @@ static void on_timer(int sig)
 		;
 	atomic_fetch_add_explicit(&ran[me], 1, memory_order_relaxed);
 	inside[me] = 0;
+}
+
+/* A sleeper whose handler jumps out of its wait, then waits again. */
+static sigjmp_buf jumper_env;
+static _Atomic int jumps;
+static _Atomic uint32_t jumper_word;
+static _Atomic pid_t jumper_tid;
+
+static void jump_out(int sig)
+{
+	(void)sig;
+	siglongjmp(jumper_env, 1);
+}
+
+static void *jumper(void *arg)
+{
+	(void)arg;
+	atomic_store(&jumper_tid, gettid());
+	if (sigsetjmp(jumper_env, 1))
+		atomic_fetch_add(&jumps, 1);
+	for (;;)
+		syscall(SYS_futex, &jumper_word, FUTEX_WAIT_PRIVATE, 0, NULL);
+	return NULL;
 }
 
 static void *sibling(void *arg)
@@ -132,11 +157,45 @@ int main(void)
 		claimed += r.parked == SIBLINGS && r.signals < SIBLINGS;
 		usleep(500 + (k % 7) * 150);
 	}
+	/* A jump out of a handler on top of the wait leaves the thread awake
+	 * for the claims; back in its wait it is stopped and, from the next
+	 * cfork on, claimed asleep again. */
+	for (int i = 0; i < SIBLINGS; i++)
+		CHECK(timer_delete(timers[i]) == 0);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = jump_out;
+	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
+	pthread_t jt;
+	CHECK(pthread_create(&jt, NULL, jumper, NULL) == 0);
+	while (!atomic_load(&jumper_tid))
+		usleep(1000);
+	usleep(20000);
+	int reclaimed = 0;
+	const int jumps_wanted = t_iters(50);
+	for (int k = 0; k < jumps_wanted; k++) {
+		struct cfork_report r;
+		t_cfork_once(&r);
+		CHECK(r.coherent == 1);
+		CHECK(pthread_kill(jt, SIGUSR2) == 0);
+		while (atomic_load(&jumps) < k + 1)
+			usleep(200);
+		usleep(5000);
+		t_cfork_once(&r);
+		CHECK(r.coherent == 1);
+		t_cfork_once(&r);
+		CHECK(r.coherent == 1);
+		CHECK(r.parked == SIBLINGS + 1);
+		reclaimed += r.signals == 0;
+	}
+	printf("handlers: %d jumps out of a continued wait, claimed asleep "
+	       "again after %d\n", jumps_wanted, reclaimed);
+	CHECK(reclaimed == jumps_wanted);
+
 	unsigned after = 0;
 	for (int i = 0; i < SIBLINGS; i++)
 		after += atomic_load(&ran[i]);
-	printf("handlers: %d cforks, %u handler runs meanwhile, %d with a "
-	       "sibling claimed asleep, %d children saw a handler inside\n",
+	printf("handlers: %d cforks, %u handler runs, %d with a sibling "
+	       "claimed asleep, %d children saw a handler inside\n",
 	       rounds, after - before, claimed, seen_inside);
 	CHECK(after - before > (unsigned)rounds);
 	CHECK(seen_inside == 0);
