@@ -54,6 +54,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -450,10 +451,14 @@ static void cancel_trampoline(int sig, siginfo_t *si, void *ctx)
 	cf_restart_unhold(token);
 }
 
+/* Alive, and deaf to cancellation, until its cancellation is made. */
 static void *cancel_me(void *arg)
 {
-	(void)arg;
+	sem_t *sems = arg;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	sem_post(&sems[0]);
+	while (sem_wait(&sems[1]) != 0)
+		;
 	return NULL;
 }
 
@@ -471,8 +476,14 @@ static void wrap_cancellation(void)
 	sigfillset(&all);
 	real.pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_t th;
-	if (pthread_create(&th, NULL, cancel_me, NULL) == 0) {
+	sem_t sems[2];
+	sem_init(&sems[0], 0, 0);
+	sem_init(&sems[1], 0, 0);
+	if (pthread_create(&th, NULL, cancel_me, sems) == 0) {
+		while (sem_wait(&sems[0]) != 0)
+			;
 		real.pthread_cancel(th);
+		sem_post(&sems[1]);
 		pthread_join(th, NULL);
 	}
 	real.pthread_sigmask(SIG_SETMASK, &old, NULL);
