@@ -182,10 +182,18 @@ int main(void)
 		usleep(5000);
 		t_cfork_once(&r);
 		CHECK(r.coherent == 1);
-		t_cfork_once(&r);
-		CHECK(r.coherent == 1);
-		CHECK(r.parked == SIBLINGS + 1);
-		reclaimed += r.signals == 0;
+		/* Released, the jumper goes back to sleep in the handler when
+		 * the scheduler lets it (a busy machine: a few tries). */
+		for (int tries = 0; tries < 20; tries++) {
+			usleep(5000);
+			t_cfork_once(&r);
+			CHECK(r.coherent == 1);
+			CHECK(r.parked == SIBLINGS + 1);
+			if (r.signals == 0) {
+				reclaimed++;
+				break;
+			}
+		}
 	}
 	printf("handlers: %d jumps out of a continued wait, claimed asleep "
 	       "again after %d\n", jumps_wanted, reclaimed);
