@@ -89,7 +89,7 @@ static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
  * release first (cf_park_hold). */
 static CF_TLS uint32_t parked_in;
 
-static void wait_release(uint32_t gen)
+void cf_wait_release(uint32_t gen)
 {
 	uint32_t outer = parked_in;
 	parked_in = gen + 1;
@@ -108,7 +108,7 @@ void cf_park_hold(void)
 {
 	uint32_t in = parked_in;
 	if (in)
-		wait_release(in - 1);
+		cf_wait_release(in - 1);
 }
 
 void cf_park_wait(uint32_t gen)
@@ -117,7 +117,7 @@ void cf_park_wait(uint32_t gen)
 			1ull << (SIGQUIT - 1);
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&stop, 0, 8, 0,
 			0);
-	wait_release(gen);
+	cf_wait_release(gen);
 }
 
 /* Drops the table reference taken by the caller, then waits; in_handler:
@@ -132,7 +132,7 @@ static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
 		cf_park_wait(gen);
 		return;
 	}
-	wait_release(gen);
+	cf_wait_release(gen);
 }
 
 static bool in_stub(uintptr_t ip)

@@ -193,6 +193,9 @@ extern uint64_t cf_request_tag;           /* top bits of our request ids */
 /* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
  * the release generation moves on from gen. */
 void cf_park_wait(uint32_t gen);
+/* Waits until the release generation moves on from gen, with the mask
+ * the thread has (cf_park_wait also lets the stop signals in). */
+void cf_wait_release(uint32_t gen);
 /* Before a program's handler (sigmask.c): if the signal came to a thread
  * parked in a round that is still on, wait until it is released. */
 void cf_park_hold(void);

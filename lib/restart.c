@@ -171,7 +171,7 @@ static _Atomic uint32_t high;           /* slots ever used */
  * last, where it looks first.  A first search starts from 0, which keeps
  * the slots in use packed at the front, where the driver reads them. */
 static CF_TLS struct sleeper *mine;
-static CF_TLS uintptr_t mine_frame;     /* the call's frame, for nesting */
+static CF_TLS uintptr_t mine_mark;      /* where, in the call's frame */
 static CF_TLS uint32_t last_slot;
 /* Bumped whenever a sleeper falls asleep or wakes (cf_restart_stirs). */
 static _Atomic uint32_t stirs;
@@ -188,13 +188,21 @@ int cf_restart_init(void)
 	return sleepers ? 0 : -ENOMEM;
 }
 
-static struct sleeper *sleep_begin(uintptr_t frame)
+/* What a continued call's frame holds while the call is on: its own
+ * address, mixed, so that other data left there by chance will not do. */
+static uintptr_t mark_of(uintptr_t where)
+{
+	return where * 0x9e3779b97f4a7c15ull ^ 0x5bd1e995u;
+}
+
+static struct sleeper *sleep_begin(volatile uintptr_t *mark)
 {
 	/* Our signal is blocked in a continued call and in a handler on top
 	 * of it, unless that handler unblocks it: a call nested so is not
-	 * continued.  A registration from a frame below (at a higher
-	 * address) this one is one that a jump out of a handler left. */
-	if (mine && frame < mine_frame)
+	 * continued.  A registration whose frame no longer holds its mark
+	 * was left by a jump out of a handler, and is taken back. */
+	if (mine && mine_mark > (uintptr_t)mark &&
+	    *(volatile uintptr_t *)mine_mark == mark_of(mine_mark))
 		return NULL;
 	pid_t tid = cf_gettid();
 	if (!sleepers)
@@ -218,7 +226,8 @@ static struct sleeper *sleep_begin(uintptr_t frame)
 			;
 		last_slot = i;
 		mine = &sleepers[i];
-		mine_frame = frame;
+		*mark = mark_of((uintptr_t)mark);
+		mine_mark = (uintptr_t)mark;
 		return mine;
 	}
 	return NULL;       /* full: the thread is simply not claimable */
@@ -247,8 +256,10 @@ void *cf_restart_hold(void)
 	if (was == 0)
 		return NULL;
 	atomic_fetch_add(&stirs, 1);
+	/* Claimed: wait out that round, with the mask the program's handler
+	 * was given (cf_park_wait would let its blocked stop signals in). */
 	if (was >= 2)
-		cf_park_wait(was / 4);
+		cf_wait_release(was / 4);
 	return s;
 }
 
@@ -370,7 +381,8 @@ void cf_restart_interrupted(ucontext_t *uc)
 	uint64_t mask, handler_mask;
 	__builtin_memcpy(&mask, &uc->uc_sigmask, 8);
 	mask |= 1ull << (cf_config()->signo - 1);
-	struct sleeper *s = sleep_begin((uintptr_t)__builtin_frame_address(0));
+	volatile uintptr_t mark = 0;
+	struct sleeper *s = sleep_begin(&mark);
 	/* With every slot taken, the thread could be neither counted asleep
 	 * nor signalled while it sleeps here: the call is left to the
 	 * program (the kernel makes a futex wait again by itself; the others
@@ -390,6 +402,7 @@ void cf_restart_interrupted(ucontext_t *uc)
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
 			0, 8, 0, 0);
 	sleep_end(s);
+	mark = 0;
 	g[REG_RAX] = r;
 	if (again)
 		g[REG_RIP] = (greg_t)(ip + 2);

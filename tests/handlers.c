@@ -58,14 +58,25 @@ static void jump_out(int sig)
 	siglongjmp(jumper_env, 1);
 }
 
+/* Waits from deeper in the stack each time, so that the call after a
+ * jump is sometimes below the frame of the one it jumped out of. */
+static __attribute__((noinline)) int deep_wait(int depth)
+{
+	volatile char pad[512];
+	pad[depth] = (char)depth;
+	if (depth > 0)
+		return deep_wait(depth - 1) + pad[depth];  /* not a tail call */
+	while (atomic_load(&jumper_word) == 0)
+		syscall(SYS_futex, &jumper_word, FUTEX_WAIT_PRIVATE, 0, NULL);
+	return pad[0];
+}
+
 static void *jumper(void *arg)
 {
 	(void)arg;
 	atomic_store(&jumper_tid, gettid());
-	if (sigsetjmp(jumper_env, 1))
-		atomic_fetch_add(&jumps, 1);
-	for (;;)
-		syscall(SYS_futex, &jumper_word, FUTEX_WAIT_PRIVATE, 0, NULL);
+	sigsetjmp(jumper_env, 1);
+	deep_wait(atomic_fetch_add(&jumps, 1) % 4);
 	return NULL;
 }
 
@@ -177,7 +188,7 @@ int main(void)
 		t_cfork_once(&r);
 		CHECK(r.coherent == 1);
 		CHECK(pthread_kill(jt, SIGUSR2) == 0);
-		while (atomic_load(&jumps) < k + 1)
+		while (atomic_load(&jumps) < k + 2)
 			usleep(200);
 		usleep(5000);
 		t_cfork_once(&r);
