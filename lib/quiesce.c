@@ -53,7 +53,6 @@
 #define RETRY_NS (100u * 1000u)          /* let an unsafe thread move on */
 #define REDIRECT_NS (2u * 1000000u)      /* redirected, yet not parked */
 
-
 struct round {
 	uint32_t gen;
 	bool full;

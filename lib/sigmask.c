@@ -11,10 +11,9 @@
  *   pthread_sigmask, sigprocmask   ours is taken out of what is blocked;
  *                                  the old mask shows it as the program
  *                                  last set it in this thread
- *   sigaction, signal, bsd_signal, for our number,
- *   ssignal, sysv_signal, sigset the program's action is
- *                                  recorded and returned, not installed;
- *                                  the handler passes on signals that are
+ *   sigaction, signal,             for our number, the program's action is
+ *   bsd_signal, ssignal,           recorded and returned, not installed;
+ *   sysv_signal, sigset            the handler passes on signals that are
  *                                  not ours to it.  For the others the
  *                                  program's handler is recorded and a
  *                                  trampoline installed in its place, with
@@ -133,18 +132,27 @@ static bool is_handler(void *fn)
 	return fn != (void *)SIG_DFL && fn != (void *)SIG_IGN;
 }
 
+/* Runs a handler once its thread may run the program's code: after the
+ * release, when it counts as stopped.  The kernel passes all three
+ * arguments whatever the flags, so a one-argument handler may be called
+ * this way too. */
+static void call_held(void *fn, int sig, siginfo_t *si, void *ctx)
+{
+	int saved_errno = errno;   /* the waits may set it */
+	cf_park_hold();
+	void *token = cf_restart_hold();
+	if (errno != saved_errno)
+		errno = saved_errno;
+	((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
+	cf_restart_unhold(token);
+}
+
 static void trampoline(int sig, siginfo_t *si, void *ctx)
 {
 	void *fn = atomic_load_explicit(&app_handler[sig],
 					memory_order_acquire);
-	if (!fn || !is_handler(fn))
-		return;
-	cf_park_hold();
-	void *token = cf_restart_hold();
-	/* The kernel passes all three arguments whatever the flags, so a
-	 * one-argument handler may be called this way too. */
-	((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
-	cf_restart_unhold(token);
+	if (fn && is_handler(fn))
+		call_held(fn, sig, si, ctx);
 }
 
 /* Installs act for sig != ours, with the trampoline in place of a
@@ -440,15 +448,11 @@ struct kernel_sigaction {
 static void *glibc_cancel_handler;
 static _Atomic int cancel_state;          /* 0, 1: wrapping, 2: wrapped */
 
+/* A cancelled thread does not come back from glibc's handler: it leaves
+ * its continued call awake, as the claims need. */
 static void cancel_trampoline(int sig, siginfo_t *si, void *ctx)
 {
-	cf_park_hold();
-	void *token = cf_restart_hold();
-	((void (*)(int, siginfo_t *, void *))glibc_cancel_handler)(sig, si,
-								   ctx);
-	/* Not reached when the thread was cancelled: it left the call
-	 * awake, as the claims need. */
-	cf_restart_unhold(token);
+	call_held(glibc_cancel_handler, sig, si, ctx);
 }
 
 /* Alive, and deaf to cancellation, until its cancellation is made. */
