@@ -123,11 +123,23 @@ void cf_park_wait(uint32_t gen)
 /* Drops the table reference taken by the caller, then waits; in_handler:
  * called by the signal handler, not by the stub (whose thread keeps the
  * program's mask). */
-static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
+struct counted {
+	struct cf_thread *t;
+	uint32_t gen;
+};
+
+/* The driver may count the thread as parked from here on. */
+static void count_parked(void *arg)
 {
-	set_verdict(t, gen, CF_V_PARKED);
+	const struct counted *c = arg;
+	set_verdict(c->t, c->gen, CF_V_PARKED);
 	atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	progress();
+}
+
+static void park(struct cf_thread *t, uint32_t gen, bool in_handler)
+{
+	count_parked(&(struct counted){ t, gen });
 	if (in_handler) {
 		cf_park_wait(gen);
 		return;
@@ -249,6 +261,13 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	switch (v) {
 	case CF_PARK:
 		cf_in_handler = nested;
+		/* A thread interrupted in an untimed futex wait parks by
+		 * sleeping on in it, already claimed for this round: the
+		 * release then has nothing to wake, and the program's wake-up
+		 * finds it in its wait. */
+		if (cf_restart_park_asleep(uc, gen, count_parked,
+					   &(struct counted){ t, gen }))
+			goto out_errno;
 		park(t, gen, true);
 		goto out_resumed;
 	case CF_HIJACK:

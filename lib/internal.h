@@ -220,6 +220,11 @@ int cf_restart_init(void);        /* 0 or -errno; once, before threads */
 /* After a park: finish the system call our signal interrupted, so that the
  * thread sees its normal result instead of EINTR. */
 void cf_restart_interrupted(ucontext_t *uc);
+/* The park of a thread interrupted in an untimed futex wait: it sleeps on
+ * in that wait, registered as claimed for round gen, after counted(arg).
+ * Returns false, having done nothing, for any other thread. */
+bool cf_restart_park_asleep(ucontext_t *uc, uint32_t gen,
+			    void (*counted)(void *), void *arg);
 /* Driver: counts threads asleep in a continued call as parked; returns
  * how many it counted now. */
 unsigned cf_restart_claim(uint32_t gen);

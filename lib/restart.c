@@ -195,7 +195,8 @@ static uintptr_t mark_of(uintptr_t where)
 	return where * 0x9e3779b97f4a7c15ull ^ 0x5bd1e995u;
 }
 
-static struct sleeper *sleep_begin(volatile uintptr_t *mark)
+/* state: 1 (asleep), or already claimed for a round (gen * 4 + 2). */
+static struct sleeper *sleep_begin(volatile uintptr_t *mark, uint32_t state)
 {
 	/* Our signal is blocked in a continued call and in a handler on top
 	 * of it, unless that handler unblocks it: a call nested so is not
@@ -218,7 +219,7 @@ static struct sleeper *sleep_begin(volatile uintptr_t *mark)
 		    !atomic_compare_exchange_strong(&sleepers[i].tid, &seen,
 						    tid))
 			continue;
-		atomic_store(&sleepers[i].state, 1);
+		atomic_store(&sleepers[i].state, state);
 		atomic_fetch_add(&stirs, 1);
 		uint32_t h = atomic_load(&high);
 		while (h < i + 1 &&
@@ -351,44 +352,52 @@ static bool futex_wait_again(const greg_t *g)
 	       (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET);
 }
 
-void cf_restart_interrupted(ucontext_t *uc)
+static bool at_syscall(uintptr_t ip, int before)
+{
+	const unsigned char *p = (const unsigned char *)ip + before;
+	return cf_mem_readable(ip + before, 2) && p[0] == 0x0f && p[1] == 0x05;
+}
+
+/* Continues the call uc was interrupted in, registered as a sleeper in
+ * state; counted(arg), if given, once it is registered.  Returns whether
+ * it did (nothing is done otherwise). */
+static bool continue_call(ucontext_t *uc, uint32_t state,
+			  void (*counted)(void *), void *arg)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
 	uintptr_t ip = (uintptr_t)g[REG_RIP];
 	long nr;
 	bool block, again = false;
 	if (g[REG_RAX] == -EINTR) {
-		if (!cf_mem_readable(ip - 2, 2) ||
-		    ((const unsigned char *)ip)[-2] != 0x0f ||
-		    ((const unsigned char *)ip)[-1] != 0x05)
-			return;
+		if (!at_syscall(ip, -2))
+			return false;
 		nr = decode_nr(ip);
-	} else if (futex_wait_again(g) && cf_mem_readable(ip, 2) &&
-		   ((const unsigned char *)ip)[0] == 0x0f &&
-		   ((const unsigned char *)ip)[1] == 0x05) {
+	} else if (futex_wait_again(g) && at_syscall(ip, 0)) {
 		nr = SYS_futex;
 		again = true;
 	} else {
-		return;
+		return false;
 	}
 	long a[6] = { g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
 		      g[REG_R8], g[REG_R9] };
 	block = !again && has_restart_block(nr, a);
 	if (!block && !again && !reissuable(nr))
-		return;
+		return false;
 	/* The call goes on with the program's own signal mask (its
 	 * signals end it as they would have), plus ours. */
 	uint64_t mask, handler_mask;
 	__builtin_memcpy(&mask, &uc->uc_sigmask, 8);
 	mask |= 1ull << (cf_config()->signo - 1);
 	volatile uintptr_t mark = 0;
-	struct sleeper *s = sleep_begin(&mark);
+	struct sleeper *s = sleep_begin(&mark, state);
 	/* With every slot taken, the thread could be neither counted asleep
 	 * nor signalled while it sleeps here: the call is left to the
 	 * program (the kernel makes a futex wait again by itself; the others
 	 * fail with EINTR). */
 	if (!s)
-		return;
+		return false;
+	if (counted)
+		counted(arg);
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask,
 			(long)&handler_mask, 8, 0, 0);
 	long r;
@@ -406,4 +415,18 @@ void cf_restart_interrupted(ucontext_t *uc)
 	g[REG_RAX] = r;
 	if (again)
 		g[REG_RIP] = (greg_t)(ip + 2);
+	return true;
+}
+
+void cf_restart_interrupted(ucontext_t *uc)
+{
+	continue_call(uc, 1, NULL, NULL);
+}
+
+bool cf_restart_park_asleep(ucontext_t *uc, uint32_t gen,
+			    void (*counted)(void *), void *arg)
+{
+	if (!futex_wait_again(uc->uc_mcontext.gregs))
+		return false;
+	return continue_call(uc, gen * 4u + 2u, counted, arg);
 }
