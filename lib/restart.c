@@ -196,6 +196,17 @@ static uintptr_t mark_of(uintptr_t where)
 }
 
 /* state: 1 (asleep), or already claimed for a round (gen * 4 + 2). */
+/* A word of this thread's stack that may lie in a frame that is gone (a
+ * jump out of a handler): checked first, as an alternate signal stack may
+ * have been unmapped since, and not instrumented, as ASan poisons what is
+ * left of a dead frame; 0 if it cannot be read. */
+__attribute__((no_sanitize_address))
+static uintptr_t stack_word(uintptr_t where)
+{
+	return cf_mem_readable(where, sizeof(uintptr_t)) ?
+		       *(volatile const uintptr_t *)where : 0;
+}
+
 static struct sleeper *sleep_begin(volatile uintptr_t *mark, uint32_t state)
 {
 	/* Our signal is blocked in a continued call and in a handler on top
@@ -203,7 +214,7 @@ static struct sleeper *sleep_begin(volatile uintptr_t *mark, uint32_t state)
 	 * continued.  A registration whose frame no longer holds its mark
 	 * was left by a jump out of a handler, and is taken back. */
 	if (mine && mine_mark > (uintptr_t)mark &&
-	    *(volatile uintptr_t *)mine_mark == mark_of(mine_mark))
+	    stack_word(mine_mark) == mark_of(mine_mark))
 		return NULL;
 	pid_t tid = cf_gettid();
 	if (!sleepers)
