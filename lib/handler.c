@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -157,6 +158,18 @@ static bool was_running(const ucontext_t *uc)
 		 ip[1] == 0x05);
 }
 
+/* Only a thread of the normal scheduling classes yields to the caller:
+ * a real-time one would yield to nobody but its peers, and keep the
+ * caller off its CPU for the whole bound. */
+static bool may_yield(void)
+{
+	long policy = cf_raw_syscall6(SYS_sched_getscheduler, 0, 0, 0, 0, 0,
+				      0);
+	policy &= ~(long)SCHED_RESET_ON_FORK;
+	return policy == SCHED_OTHER || policy == SCHED_BATCH ||
+	       policy == SCHED_IDLE;
+}
+
 struct counted {
 	struct cf_thread *t;
 	uint32_t gen;
@@ -178,9 +191,9 @@ static void park(struct cf_thread *t, uint32_t gen, const ucontext_t *uc)
 {
 	count_parked(&(struct counted){ t, gen });
 	if (uc)
-		park_wait(gen, was_running(uc));
+		park_wait(gen, was_running(uc) && may_yield());
 	else
-		wait_release(gen, true);    /* it was running the program */
+		wait_release(gen, may_yield()); /* it was running the program */
 }
 
 static bool in_stub(uintptr_t ip)
