@@ -83,20 +83,19 @@ static void set_verdict(struct cf_thread *t, uint32_t gen, unsigned v)
 	atomic_store_explicit(&t->verdict, gen * 8u + v, memory_order_release);
 }
 
-/* The signals a user sends to stop a program stay deliverable to a thread
- * parked in the handler, whose mask blocks everything else. */
 /* The round this thread is parked in, plus one (0: not parked): a
  * program's handler that a signal runs on top of the park waits for the
  * release first (cf_park_hold). */
 static CF_TLS uint32_t parked_in;
 
-/* yield: a thread the signal found running first waits by yielding, for
- * a while, rather than by sleeping.  A sleeping one, woken at the
- * release, is placed ahead of the thread that called cfork, which then
- * loses the CPU before it returns: with 8 spinning siblings on 2 CPUs,
- * 85 of 200 cforks were preempted so, for 12-15 ms each (1 of 200 with
- * the yield).  A yielding one never left the run queue, and goes on as
- * soon as it sees the release. */
+/* Waits until the release generation moves on from gen.  yield: a thread
+ * the signal found running first waits by yielding, for a while, rather
+ * than by sleeping.  A sleeping one, woken at the release, is placed ahead
+ * of the thread that called cfork, which then loses the CPU before it
+ * returns: with 8 spinning siblings on 2 CPUs, 85 of 200 cforks were
+ * preempted so, for 12-15 ms each (1 of 200 with the yield).  A yielding
+ * one never left the run queue, and goes on as soon as it sees the
+ * release. */
 #define YIELD_NS (20u * 1000000u)
 
 static void wait_release(uint32_t gen, bool yield)
@@ -130,6 +129,8 @@ void cf_park_hold(void)
 		cf_wait_release(in - 1);
 }
 
+/* The signals a user sends to stop a program stay deliverable to a thread
+ * parked in the handler, whose mask blocks everything else. */
 static void park_wait(uint32_t gen, bool yield)
 {
 	uint64_t stop = 1ull << (SIGINT - 1) | 1ull << (SIGTERM - 1) |
