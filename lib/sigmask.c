@@ -123,9 +123,11 @@ static struct sigaction app_action;          /* zero: SIG_DFL */
 static _Atomic(void *) app_fn;
 static _Atomic int app_flags;
 
-/* The program's handlers of the other signals, called by trampoline. */
+/* The program's handlers of the other signals, called by trampoline, and
+ * whether their masks block ours. */
 static _Atomic(void *) app_handler[_NSIG];
 static _Atomic int app_handler_flags[_NSIG];
+static _Atomic bool app_handler_blocks_ours[_NSIG];
 
 static bool is_handler(void *fn)
 {
@@ -141,6 +143,18 @@ static void call_held(void *fn, int sig, siginfo_t *si, void *ctx)
 	int saved_errno = errno;   /* the waits may set it */
 	cf_park_hold();
 	void *token = cf_restart_hold();
+	/* On top of libcfork's handler the thread's mask blocks our signal;
+	 * the program's handler runs with it let in, as the program would
+	 * have it, unless the program blocks it itself.  A handler that
+	 * leaves with longjmp keeps the mask it ran with. */
+	int ours_now = atomic_load_explicit(&ours, memory_order_relaxed);
+	if (ours_now && !app_blocks &&
+	    !atomic_load_explicit(&app_handler_blocks_ours[sig],
+				  memory_order_relaxed)) {
+		uint64_t one = 1ull << (ours_now - 1);
+		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&one,
+				0, 8, 0, 0);
+	}
 	if (errno != saved_errno)
 		errno = saved_errno;
 	((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
@@ -174,6 +188,9 @@ static int wrap_action(int sig, const struct sigaction *act,
 				       (void *)act->sa_handler);
 		prev_flags = atomic_exchange(&app_handler_flags[sig],
 					     act->sa_flags);
+		int o = atomic_load(&ours);
+		atomic_store(&app_handler_blocks_ours[sig],
+			     o && sigismember(&act->sa_mask, o) == 1);
 		r = real.sigaction(sig, &k, old);
 		if (r < 0) {
 			atomic_store(&app_handler[sig], prev);

@@ -80,6 +80,28 @@ static void *jumper(void *arg)
 	return NULL;
 }
 
+/* The same with longjmp, which leaves the handler's mask in place. */
+static jmp_buf plain_env;
+static _Atomic int plain_jumped;
+static _Atomic pid_t plain_tid;
+
+static void plain_jump_out(int sig)
+{
+	(void)sig;
+	longjmp(plain_env, 1);
+}
+
+static void *plain_jumper(void *arg)
+{
+	(void)arg;
+	atomic_store(&plain_tid, gettid());
+	if (setjmp(plain_env))
+		atomic_store(&plain_jumped, 1);
+	while (atomic_load(&jumper_word) == 0)
+		syscall(SYS_futex, &jumper_word, FUTEX_WAIT_PRIVATE, 0, NULL);
+	return NULL;
+}
+
 static void *sibling(void *arg)
 {
 	me = (int)(intptr_t)arg;
@@ -215,6 +237,33 @@ int main(void)
 	 * there more marks survive (3 of 5 reclaimed in one run). */
 	CHECK(reclaimed * 4 >= jumps_wanted * 3 ||
 	      (getenv("CFORK_TEST_QUICK") && reclaimed >= 1));
+
+	/* longjmp out of a handler on top of a continued wait: the thread
+	 * keeps the handler's mask, which must not block the quiesce signal
+	 * (it would never be stopped again: every cfork would wait for
+	 * CFORK_TIMEOUT_MS and come out not coherent). */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = plain_jump_out;
+	CHECK(sigaction(SIGURG, &sa, NULL) == 0);
+	pthread_t pj;
+	CHECK(pthread_create(&pj, NULL, plain_jumper, NULL) == 0);
+	while (!atomic_load(&plain_tid))
+		usleep(1000);
+	usleep(20000);
+	struct cfork_report pr;
+	t_cfork_once(&pr);                  /* now in a continued wait */
+	CHECK(pr.coherent == 1);
+	CHECK(pthread_kill(pj, SIGURG) == 0);
+	while (!atomic_load(&plain_jumped))
+		usleep(200);
+	usleep(5000);
+	for (int k = 0; k < 3; k++) {
+		t_cfork_once(&pr);
+		CHECK(pr.coherent == 1);
+		CHECK(pr.not_stopped == 0);
+	}
+	printf("handlers: after a longjmp out of a continued wait, 3 of 3 "
+	       "cforks coherent\n");
 
 	unsigned after = 0;
 	for (int i = 0; i < SIBLINGS; i++)
