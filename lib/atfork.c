@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -83,8 +82,7 @@ int cf_atfork_init(void)
 		return -ENOSYS;
 	}
 	int e = real(tramp_prepare, tramp_parent, tramp_child, &__dso_handle);
-	/* Without it (before Linux 4.14) the page is only copied. */
-	madvise(&locks, sizeof locks, MADV_WIPEONFORK);
+	cf_wipe_on_fork(&locks, sizeof locks);
 	return e ? -e : 0;
 }
 

@@ -30,7 +30,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -404,7 +403,6 @@ int cf_handler_install(int signo)
 	 * libunwind's masking around its locks free (cf_all_blocked). */
 	sigfillset(&sa.sa_mask);
 	our_signo = signo;
-	/* Without it (before Linux 4.14) the page is only copied. */
-	madvise(&cf_hot, sizeof cf_hot, MADV_WIPEONFORK);
+	cf_wipe_on_fork(&cf_hot, sizeof cf_hot);
 	return cf_sigmask_install(signo, &sa);
 }

@@ -57,6 +57,8 @@ void *cf_map(size_t len);                   /* zeroed pages or NULL */
  * it after a fork take no copy-on-write fault (about a microsecond each,
  * on every cfork). */
 void *cf_map_wiped(size_t len);
+/* Marks whole pages of anonymous memory so (a static page-aligned one). */
+void cf_wipe_on_fork(void *p, size_t len);
 void cf_unmap(void *p, size_t len);
 /* Writes "libcfork: " + msg to stderr with one write(2). */
 void cf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "cfork.h"
 #include "internal.h"
@@ -37,11 +36,7 @@ static struct published *pub(void)
 						   memory_order_acquire);
 	if (p)
 		return p;
-	struct published *m = cf_map(sizeof *m);
-	if (m && madvise(m, sizeof *m, MADV_WIPEONFORK) < 0) {
-		cf_unmap(m, sizeof *m);
-		m = NULL;
-	}
+	struct published *m = cf_map_wiped(sizeof *m);
 	if (!m)
 		m = &fallback;
 	if (!atomic_compare_exchange_strong_explicit(&published, &p, m,

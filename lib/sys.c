@@ -117,12 +117,17 @@ void *cf_map(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void cf_wipe_on_fork(void *p, size_t len)
+{
+	/* Without it (before Linux 4.14) the pages are only copied. */
+	syscall(SYS_madvise, p, len, MADV_WIPEONFORK);
+}
+
 void *cf_map_wiped(size_t len)
 {
 	void *p = cf_map(len);
-	/* Without it (before Linux 4.14) the pages are only copied. */
 	if (p)
-		syscall(SYS_madvise, p, len, MADV_WIPEONFORK);
+		cf_wipe_on_fork(p, len);
 	return p;
 }
 
