@@ -144,20 +144,6 @@ void cf_park_wait(uint32_t gen)
 	park_wait(gen, false);
 }
 
-/* Was the thread running (in the program's code, or in a system call that
- * does not sleep) when the signal came?  In a sleeping one the kernel
- * shows -EINTR after the syscall instruction, or the instruction again to
- * restart the call. */
-static bool was_running(const ucontext_t *uc)
-{
-	const greg_t *g = uc->uc_mcontext.gregs;
-	const unsigned char *ip = (const unsigned char *)g[REG_RIP];
-	if (g[REG_RAX] == -EINTR)
-		return false;
-	return !(cf_mem_readable((uintptr_t)ip, 2) && ip[0] == 0x0f &&
-		 ip[1] == 0x05);
-}
-
 /* Only a thread of the normal scheduling classes yields to the caller:
  * a real-time one would yield to nobody but its peers, and keep the
  * caller off its CPU for the whole bound. */
@@ -191,7 +177,7 @@ static void park(struct cf_thread *t, uint32_t gen, const ucontext_t *uc)
 {
 	count_parked(&(struct counted){ t, gen });
 	if (uc)
-		park_wait(gen, was_running(uc) && may_yield());
+		park_wait(gen, !cf_restart_in_call(uc) && may_yield());
 	else
 		wait_release(gen, may_yield()); /* it was running the program */
 }

@@ -222,6 +222,10 @@ int cf_restart_init(void);        /* 0 or -errno; once, before threads */
 /* After a park: finish the system call our signal interrupted, so that the
  * thread sees its normal result instead of EINTR. */
 void cf_restart_interrupted(ucontext_t *uc);
+/* Was the thread in a system call that slept when the signal came?  The
+ * kernel shows -EINTR after the syscall instruction, or the instruction
+ * again to restart the call. */
+bool cf_restart_in_call(const ucontext_t *uc);
 /* The park of a thread interrupted in an untimed futex wait: it sleeps on
  * in that wait, registered as claimed for round gen, after counted(arg).
  * Returns false, having done nothing, for any other thread. */

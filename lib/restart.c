@@ -354,6 +354,13 @@ static void block_ours(long nr, long a[6], struct masks *m)
 	}
 }
 
+/* Is the instruction at ip + before a syscall? */
+static bool at_syscall(uintptr_t ip, int before)
+{
+	const unsigned char *p = (const unsigned char *)ip + before;
+	return cf_mem_readable(ip + before, 2) && p[0] == 0x0f && p[1] == 0x05;
+}
+
 /* An untimed futex wait that the kernel is about to restart (or that the
  * thread was about to make when the signal came: the same thing). */
 static bool futex_wait_again(const greg_t *g)
@@ -363,10 +370,11 @@ static bool futex_wait_again(const greg_t *g)
 	       (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET);
 }
 
-static bool at_syscall(uintptr_t ip, int before)
+bool cf_restart_in_call(const ucontext_t *uc)
 {
-	const unsigned char *p = (const unsigned char *)ip + before;
-	return cf_mem_readable(ip + before, 2) && p[0] == 0x0f && p[1] == 0x05;
+	const greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t ip = (uintptr_t)g[REG_RIP];
+	return g[REG_RAX] == -EINTR ? at_syscall(ip, -2) : at_syscall(ip, 0);
 }
 
 /* Continues the call uc was interrupted in, registered as a sleeper in
