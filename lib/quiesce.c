@@ -41,7 +41,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -253,15 +252,6 @@ static bool listing_still_true(const struct round *r, unsigned parked)
 	return true;
 }
 
-/* /proc/self/task's link count: 2 plus the number of threads, for one
- * path lookup (a listing costs three system calls and 10 us after a
- * fork); 0 if it cannot be read. */
-static unsigned long task_nlink(void)
-{
-	struct stat st;
-	return stat("/proc/self/task", &st) == 0 ? st.st_nlink : 0;
-}
-
 /*
  * The next quiesce may skip the listing and keep this table when every
  * thread in it is a sleeper claimed asleep (no kernel worker, no timer
@@ -284,7 +274,7 @@ static void keep_listing(const struct round *r)
 		    (t->fate != CF_FATE_LIVE || verdict(t, r->gen) != CF_V_PARKED))
 			return;
 	}
-	cf_hot.listing_nlink = r->listed ? cf_hot.listing_nlink : task_nlink();
+	cf_hot.listing_nlink = r->listed ? cf_hot.listing_nlink : cf_tasks_nlink();
 	cf_hot.listing_stirs = r->stirs;
 	cf_hot.listing_valid = cf_hot.listing_nlink != 0;
 }
@@ -435,7 +425,7 @@ bool cf_quiesce(struct cfork_report *st)
 	/* See keep_listing. */
 	bool listed = cf_hot.listing_valid &&
 		      cf_restart_stirs() == cf_hot.listing_stirs &&
-		      task_nlink() == cf_hot.listing_nlink;
+		      cf_tasks_nlink() == cf_hot.listing_nlink;
 	cf_hot.listing_valid = false;
 	if (!listed && cf_tasks_reset(cf_hot.last_count + 64) < 0) {
 		st->not_coherent = "no memory for the thread table";

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -198,6 +199,12 @@ int cf_tasks_scan(void (*fn)(pid_t tid, void *arg), void *arg)
 
 /* Fields after the name are parsed from the last ')': a thread may name
  * itself "a) R 1 (". */
+unsigned long cf_tasks_nlink(void)
+{
+	struct stat st;
+	return stat("/proc/self/task", &st) == 0 ? st.st_nlink : 0;
+}
+
 int cf_task_info(pid_t tid, struct cf_task_info *ti)
 {
 	char path[48], buf[1024];
