@@ -353,19 +353,26 @@ EXPORT int __sigaction(int sig, const struct sigaction *act,
 	return sigaction(sig, act, old);
 }
 
-/* BSD semantics, as glibc's signal(): restart, block the signal itself. */
-EXPORT sighandler_t signal(int sig, sighandler_t handler)
+/* The one-call installers: handler with flags, and the signal itself
+ * blocked in it unless SA_NODEFER; the previous handler, or SIG_ERR. */
+static sighandler_t install(int sig, sighandler_t handler, int flags)
 {
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = handler;
-	sa.sa_flags = SA_RESTART;
+	sa.sa_flags = flags;
 	sigemptyset(&sa.sa_mask);
-	if (sig > 0 && sig < NSIG)
+	if (!(flags & SA_NODEFER) && sig > 0 && sig < NSIG)
 		sigaddset(&sa.sa_mask, sig);
 	if (sigaction(sig, &sa, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+/* BSD semantics, as glibc's signal(): restart, block the signal itself. */
+EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	return install(sig, handler, SA_RESTART);
 }
 
 sighandler_t bsd_signal(int sig, sighandler_t handler);
@@ -384,14 +391,7 @@ EXPORT sighandler_t ssignal(int sig, sighandler_t handler)
  * delivered, no restart, the signal itself not blocked in the handler. */
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
 {
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = handler;
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, &old) < 0)
-		return SIG_ERR;
-	return old.sa_handler;
+	return install(sig, handler, SA_RESETHAND | SA_NODEFER);
 }
 
 sighandler_t __sysv_signal(int sig, sighandler_t handler);
