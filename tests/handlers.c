@@ -102,6 +102,23 @@ static void *plain_jumper(void *arg)
 	return NULL;
 }
 
+/* Installs h for sig, starts fn and waits until it has said its tid and
+ * had time to go to sleep. */
+static pthread_t start_jumper(int sig, void (*h)(int), void *(*fn)(void *),
+			      _Atomic pid_t *tid)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	CHECK(sigaction(sig, &sa, NULL) == 0);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, fn, NULL) == 0);
+	while (!atomic_load(tid))
+		usleep(1000);
+	usleep(20000);
+	return th;
+}
+
 static void *sibling(void *arg)
 {
 	me = (int)(intptr_t)arg;
@@ -195,14 +212,7 @@ int main(void)
 	 * cfork on, claimed asleep again. */
 	for (int i = 0; i < SIBLINGS; i++)
 		CHECK(timer_delete(timers[i]) == 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = jump_out;
-	CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
-	pthread_t jt;
-	CHECK(pthread_create(&jt, NULL, jumper, NULL) == 0);
-	while (!atomic_load(&jumper_tid))
-		usleep(1000);
-	usleep(20000);
+	pthread_t jt = start_jumper(SIGUSR2, jump_out, jumper, &jumper_tid);
 	int reclaimed = 0;
 	const int jumps_wanted = t_iters(50);
 	for (int k = 0; k < jumps_wanted; k++) {
@@ -242,14 +252,8 @@ int main(void)
 	 * keeps the handler's mask, which must not block the quiesce signal
 	 * (it would never be stopped again: every cfork would wait for
 	 * CFORK_TIMEOUT_MS and come out not coherent). */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = plain_jump_out;
-	CHECK(sigaction(SIGURG, &sa, NULL) == 0);
-	pthread_t pj;
-	CHECK(pthread_create(&pj, NULL, plain_jumper, NULL) == 0);
-	while (!atomic_load(&plain_tid))
-		usleep(1000);
-	usleep(20000);
+	pthread_t pj = start_jumper(SIGURG, plain_jump_out, plain_jumper,
+				    &plain_tid);
 	struct cfork_report pr;
 	t_cfork_once(&pr);                  /* now in a continued wait */
 	CHECK(pr.coherent == 1);
