@@ -284,8 +284,7 @@ static enum outcome run_round(struct round *r, uint64_t deadline)
 	uint64_t last_progress = cf_now_ns();
 	uint32_t seen_progress = atomic_load(&cf_hot.progress);
 	bool scan = !r->listed;
-	if (!r->listed)
-		r->stirs = cf_restart_stirs();
+	r->stirs = r->listed ? cf_hot.listing_stirs : cf_restart_stirs();
 	for (;;) {
 		if (scan) {
 			r->fresh = 0;
@@ -436,7 +435,6 @@ bool cf_quiesce(struct cfork_report *st)
 			.gen = atomic_load_explicit(&cf_hot.release_gen,
 						    memory_order_acquire),
 			.listed = listed,
-			.stirs = cf_hot.listing_stirs,
 			.st = st,
 		};
 		listed = false;
