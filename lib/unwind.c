@@ -498,6 +498,19 @@ static bool memo_find(pid_t tid, uint32_t gen, const ucontext_t *uc,
 	return atomic_load_explicit(&m->seq, memory_order_relaxed) == s;
 }
 
+/* Is ip a signal frame's return address, the restorer the kernel returns
+ * to from a handler (glibc's __restore_rt, or a runtime's own): mov
+ * $15,%rax; syscall (rt_sigreturn)?  libunwind's unw_is_signal_frame
+ * answers for the frame after it, once it has stepped through. */
+static bool at_sigreturn(struct walk *w, uintptr_t ip)
+{
+	static const unsigned char code[9] = {
+		0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05,
+	};
+	return readable(w, ip, sizeof code) &&
+	       memcmp((const void *)ip, code, sizeof code) == 0;
+}
+
 static int walk_frames(struct walk *w, cf_frame_fn *fn, void *arg)
 {
 	unw_cursor_t cur;
@@ -516,7 +529,7 @@ static int walk_frames(struct walk *w, cf_frame_fn *fn, void *arg)
 			return -1;
 		f.ip = ip;
 		f.sp = sp;
-		f.signal_frame = unw_is_signal_frame(&cur) > 0;
+		f.signal_frame = at_sigreturn(w, ip);
 		note_frame(w, &f);
 		if (!fn(&f, arg)) {
 			w->unrecordable = true;   /* not the whole walk */
