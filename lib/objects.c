@@ -97,6 +97,28 @@ static const char *const anytime_only[] = {
 	NULL,
 };
 
+/* Computations that take no lock at all, which threads spend their time
+ * in while they work (string and memory functions, character classes) or
+ * pass through while they leave a signal handler (setjmp and longjmp).
+ * Many are IFUNCs: the implementation the loader chose is classified. */
+static const char *const anytime_pure[] = {
+	"memcpy", "__memcpy_chk", "memmove", "__memmove_chk", "mempcpy",
+	"__mempcpy", "__mempcpy_chk", "memset", "__memset_chk", "bzero",
+	"explicit_bzero", "memcmp", "bcmp", "__memcmpeq", "memchr", "memrchr",
+	"rawmemchr", "memmem", "strlen", "strnlen", "strcmp", "strncmp",
+	"strcasecmp", "strncasecmp", "strchr", "strchrnul", "strrchr",
+	"strstr", "strcasestr", "strcpy", "__strcpy_chk", "strncpy",
+	"__strncpy_chk", "stpcpy", "__stpcpy_chk", "stpncpy", "strcat",
+	"__strcat_chk", "strncat", "strspn", "strcspn", "strpbrk", "strsep",
+	"strtok_r", "wmemset", "wmemcpy", "wmemmove", "wmemchr", "wmemcmp",
+	"wcslen", "wcsnlen", "wcscmp", "wcsncmp", "wcschr", "wcsrchr",
+	"wcscpy", "ffs", "ffsl", "ffsll", "abs", "labs", "llabs",
+	"toupper", "tolower", "__ctype_b_loc", "__ctype_toupper_loc",
+	"__ctype_tolower_loc", "__errno_location", "setjmp", "_setjmp",
+	"__sigsetjmp", "longjmp", "_longjmp", "siglongjmp", "__longjmp_chk",
+	NULL,
+};
+
 static const char *const callback[] = {
 	"__libc_start_main", "fork", "__libc_fork", "qsort", "qsort_r",
 	"bsearch", "lfind", "lsearch", "tsearch", "tfind", "tdelete",
@@ -121,6 +143,9 @@ static unsigned class_of_name(const char *name)
 		if (!strcmp(*p, name))
 			c |= CF_FN_ANYTIME | CF_FN_BLOCKING;
 	for (const char *const *p = anytime_only; *p; p++)
+		if (!strcmp(*p, name))
+			c |= CF_FN_ANYTIME;
+	for (const char *const *p = anytime_pure; *p; p++)
 		if (!strcmp(*p, name))
 			c |= CF_FN_ANYTIME;
 	for (const char *const *p = callback; *p; p++)
@@ -209,28 +234,71 @@ static bool read_dynsyms(const struct dl_phdr_info *info, struct dynsyms *d)
 	return true;
 }
 
-static void read_libc_symbols(struct dl_phdr_info *info)
+/* The extent of the function at entry, from the FDE that the object's
+ * .eh_frame_hdr table lists for it (libc's implementations of IFUNCs are
+ * local symbols: no size in the dynamic symbol table).  0 if none. */
+static size_t fde_extent(const struct cf_object *o, uintptr_t entry)
+{
+	const int32_t *t = (const int32_t *)o->eh_table;
+	size_t lo = 0, hi = o->eh_count;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		uintptr_t at = o->eh_hdr + (intptr_t)t[2 * mid];
+		if (entry < at) {
+			hi = mid;
+		} else if (entry > at) {
+			lo = mid + 1;
+		} else {
+			/* length, CIE pointer, pc_begin (pcrel sdata4, as the
+			 * table's own check below confirms), pc_range. */
+			uintptr_t fde = o->eh_hdr + (intptr_t)t[2 * mid + 1];
+			int32_t begin;
+			uint32_t len, range;
+			memcpy(&len, (const void *)fde, 4);
+			memcpy(&begin, (const void *)(fde + 8), 4);
+			memcpy(&range, (const void *)(fde + 12), 4);
+			return len != 0xffffffffu &&
+			       fde + 8 + (intptr_t)begin == entry ? range : 0;
+		}
+	}
+	return 0;
+}
+
+static void add_fn(uintptr_t lo, size_t size, unsigned c)
+{
+	/* Aliases (read, __read, and versions) share one range. */
+	for (size_t j = 0; j < nfns; j++)
+		if (fns[j].lo == lo) {
+			fns[j].class |= c;
+			return;
+		}
+	if (nfns < CF_MAX_FNS && size)
+		fns[nfns++] = (struct fn_range){ lo, lo + size, c };
+}
+
+static void read_libc_symbols(struct dl_phdr_info *info,
+			      const struct cf_object *o)
 {
 	struct dynsyms d;
 	if (!read_dynsyms(info, &d))
 		return;
-	for (size_t i = 1; i < d.count && nfns < CF_MAX_FNS; i++) {
+	for (size_t i = 1; i < d.count; i++) {
 		const ElfW(Sym) *s = &d.sym[i];
-		if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || !s->st_value)
+		unsigned type = ELF64_ST_TYPE(s->st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !s->st_value)
 			continue;
 		unsigned c = class_of_name(d.str + s->st_name);
 		if (!c)
 			continue;
 		uintptr_t lo = info->dlpi_addr + s->st_value;
-		/* Aliases (read, __read, and versions) share one range. */
-		bool merged = false;
-		for (size_t j = 0; j < nfns; j++)
-			if (fns[j].lo == lo) {
-				fns[j].class |= c;
-				merged = true;
-			}
-		if (!merged)
-			fns[nfns++] = (struct fn_range){ lo, lo + s->st_size, c };
+		if (type == STT_FUNC) {
+			add_fn(lo, s->st_size, c);
+		} else if (o->eh_hdr) {
+			/* The implementation the loader chose for this CPU:
+			 * the resolver is called as ld.so calls it. */
+			uintptr_t impl = ((uintptr_t (*)(void))lo)();
+			add_fn(impl, fde_extent(o, impl), c);
+		}
 	}
 	/* Insertion sort: qsort may call malloc, and this can run inside an
 	 * allocator's own initialisation (its pthread_atfork call). */
@@ -353,7 +421,7 @@ static int collect_one(struct dl_phdr_info *info, size_t size, void *arg)
 		read_eh_hdr(&o);
 	if ((o.kind == CF_OBJ_LIBC || o.kind == CF_OBJ_SANITIZER) &&
 	    c->want_symbols)
-		read_libc_symbols(info);
+		read_libc_symbols(info, &o);
 	c->out[c->n++] = o;
 	(void)size;
 	return 0;
