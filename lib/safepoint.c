@@ -243,10 +243,17 @@ static bool run_safe(const struct judge *j, const struct cf_frame *caller,
 			join_wait(j->uc));
 	if (bottom)
 		return j->len <= 2;
-	/* A run of ANYTIME functions below the program's code is a wrapper
-	 * that called through another (a sanitizer's interceptor of ppoll
-	 * calling libcfork's, which calls libc's). */
-	return (j->len <= 2 && (outer_class & CF_FN_CALLBACK)) ||
+	/* Below the program's code, the run was interrupted by a signal
+	 * whose handler is the program's, or called back into the program.
+	 * Either is safe inside a function the program called that holds no
+	 * lock at any point (siglongjmp out of a handler, interrupted by the
+	 * next signal), in a run of ANYTIME functions (a sanitizer's
+	 * interceptor of ppoll calling libcfork's, which calls libc's), or in
+	 * a short run whose outermost function calls back holding nothing. */
+	return (outer_class & CF_FN_ANYTIME) ||
+	       (caller && !caller->exact_ip &&
+		(called_class(caller->ip) & CF_FN_ANYTIME)) ||
+	       (j->len <= 2 && (outer_class & CF_FN_CALLBACK)) ||
 	       j->all_anytime || (j->all_sanitizer && j->len <= 2);
 }
 
