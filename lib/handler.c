@@ -105,14 +105,21 @@ static void wait_release(uint32_t gen, bool yield)
 	     atomic_load_explicit(&cf_hot.release_gen, memory_order_acquire) ==
 		     gen && cf_now_ns() < end;)
 		cf_raw_syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
-	/* Counted, so that a release with nobody waiting (every sibling
-	 * claimed asleep) makes no wake-up call.  seq_cst on both sides:
-	 * either the driver sees the count, or this thread sees the new
-	 * generation. */
-	atomic_fetch_add_explicit(&cf_hot.release_waiters, 1, memory_order_seq_cst);
-	while (atomic_load_explicit(&cf_hot.release_gen, memory_order_seq_cst) == gen)
+	/* A flag, not a count, so that a release with nobody asleep (every
+	 * sibling claimed asleep) makes no wake-up call, and a program's
+	 * handler that leaves this wait by longjmp leaves nothing to undo.
+	 * seq_cst on both sides: either the driver sees the flag, or this
+	 * thread sees the new generation. */
+	while (atomic_load_explicit(&cf_hot.release_gen, memory_order_relaxed) ==
+	       gen) {
+		atomic_store_explicit(&cf_hot.release_sleepers, 1,
+				      memory_order_seq_cst);
+		if (atomic_load_explicit(&cf_hot.release_gen,
+					 memory_order_seq_cst) != gen)
+			break;
 		cf_futex_wait(&cf_hot.release_gen, gen, 0);
-	atomic_fetch_sub_explicit(&cf_hot.release_waiters, 1, memory_order_relaxed);
+	}
+	atomic_thread_fence(memory_order_acquire);
 	parked_in = outer;
 }
 
@@ -128,20 +135,24 @@ void cf_park_hold(void)
 		cf_wait_release(in - 1);
 }
 
-/* The signals a user sends to stop a program stay deliverable to a thread
- * parked in the handler, whose mask blocks everything else. */
-static void park_wait(uint32_t gen, bool yield)
+/* A parked thread lets in every signal the program lets in (mask: the
+ * program's, plus ours), as the return stub's park does: a program's
+ * handler then runs as it would without libcfork, once the trampoline
+ * (sigmask.c) has waited for the release, and with the mask it would have
+ * had, so one that leaves by longjmp leaves the thread as the program
+ * expects.  The mask stays set: the caller returns to the kernel or sets
+ * its own. */
+static void park_wait(uint32_t gen, uint64_t mask, bool yield)
 {
-	uint64_t stop = 1ull << (SIGINT - 1) | 1ull << (SIGTERM - 1) |
-			1ull << (SIGQUIT - 1);
-	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&stop, 0, 8, 0,
+	mask |= 1ull << (our_signo - 1);
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0,
 			0);
 	wait_release(gen, yield);
 }
 
-void cf_park_wait(uint32_t gen)
+void cf_park_wait(uint32_t gen, uint64_t mask)
 {
-	park_wait(gen, false);
+	park_wait(gen, mask, false);
 }
 
 /* Only a thread of the normal scheduling classes yields to the caller:
@@ -170,16 +181,12 @@ static void count_parked(void *arg)
 	progress();
 }
 
-/* Drops the table reference taken by the caller, then waits; uc: the
- * signal handler's context, NULL for the stub (whose thread keeps the
- * program's mask). */
+/* Drops the table reference taken by the caller, then waits. */
 static void park(struct cf_thread *t, uint32_t gen, const ucontext_t *uc)
 {
 	count_parked(&(struct counted){ t, gen });
-	if (uc)
-		park_wait(gen, !cf_restart_in_call(uc) && may_yield());
-	else
-		wait_release(gen, may_yield()); /* it was running the program */
+	park_wait(gen, cf_program_mask(uc),
+		  !cf_restart_in_call(uc) && may_yield());
 }
 
 static bool in_stub(uintptr_t ip)
@@ -187,23 +194,24 @@ static bool in_stub(uintptr_t ip)
 	return ip >= (uintptr_t)cf_stub_begin && ip < (uintptr_t)cf_stub_end;
 }
 
-/* A hijack is still pending while its slot holds the stub's address; the
- * driver undoes any that have not fired at every release. */
-static bool hijack_pending(void)
+/* Takes back this thread's redirected return, if it is still in place;
+ * returns whether it was.  (The driver does the same at every release.) */
+static bool take_back_hijack(void)
 {
 	if (!hijack.live)
 		return false;
-	if (cf_mem_readable(hijack.slot, sizeof(uintptr_t)) &&
-	    *(const uintptr_t *)hijack.slot == (uintptr_t)cf_stub)
-		return true;
 	hijack.live = false;
-	return false;
+	_Atomic uintptr_t *slot = (_Atomic uintptr_t *)hijack.slot;
+	uintptr_t expect = (uintptr_t)cf_stub;
+	return cf_mem_readable(hijack.slot, sizeof(uintptr_t)) &&
+	       atomic_compare_exchange_strong(slot, &expect, hijack.ra);
 }
 
 static void record_hijack(struct cf_thread *t, uint32_t gen)
 {
 	t->ra = hijack.ra;
-	atomic_store_explicit(&t->slot, hijack.slot, memory_order_relaxed);
+	/* After ra: the driver reads the slot, then ra (cf_hijack_undo). */
+	atomic_store_explicit(&t->slot, hijack.slot, memory_order_release);
 	set_verdict(t, gen, CF_V_HIJACKED);
 }
 
@@ -271,17 +279,13 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		park(t, gen, uc);
 		goto out_resumed;
 	}
-	if (hijack_pending()) {
-		/* Asked again while the redirect still waits: no news, so
-		 * no progress (the driver backs off only without it). */
-		bool again = atomic_load_explicit(&t->verdict,
-						  memory_order_relaxed) ==
-			     gen * 8u + CF_V_HIJACKED;
-		record_hijack(t, gen);
-		if (!again)
-			progress();
-		goto out_done;
-	}
+	/* Asked again while a redirect is still in place: it is taken back
+	 * and the stack judged afresh.  The thread may have left that frame
+	 * by a jump (siglongjmp out of a handler), leaving the slot in dead
+	 * stack where nothing need ever overwrite it; waiting for it to fire
+	 * would wait for the bound. */
+	struct hijack_state before = hijack;
+	bool had = take_back_hijack();
 	struct cf_hijack hj = { .depth = 0 };
 	enum cf_verdict v = CF_RETRY;
 	if (room_to_walk(uc, pid)) {
@@ -305,13 +309,23 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 			goto out_errno;
 		park(t, gen, uc);
 		goto out_resumed;
-	case CF_HIJACK:
+	case CF_HIJACK: {
+		/* The same redirect again in the same round is no news: no
+		 * progress (the driver backs off only without it). */
+		bool again = had && before.slot == hj.slot &&
+			     before.ra == hj.ra &&
+			     atomic_load_explicit(&t->verdict,
+						  memory_order_relaxed) ==
+				     gen * 8u + CF_V_HIJACKED;
 		/* The slot is in this thread's own stack and the thread is
 		 * here, so nothing else reads it now. */
 		hijack = (struct hijack_state){ hj.slot, hj.ra, true };
 		*(uintptr_t *)hj.slot = (uintptr_t)cf_stub;
 		record_hijack(t, gen);
+		if (again)
+			goto out_done;
 		break;
+	}
 	case CF_RETRY:
 		set_verdict(t, gen, CF_V_RETRY);
 		break;
@@ -343,6 +357,14 @@ void cf_stub_arrive(uintptr_t *slot)
 	int saved_errno = errno;    /* the libc function may have set it */
 	*slot = hijack.ra;
 	hijack.live = false;
+	if (!atomic_load_explicit(&cf_hot.active, memory_order_acquire))
+		goto out;
+	/* The program's mask lets its signals in here, and a handler of its
+	 * that left by longjmp would leave the table reference taken: it is
+	 * held with every signal blocked, as in the signal handler. */
+	uint64_t all = ~0ull, mask;
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
+			(long)&mask, 8, 0, 0);
 	atomic_fetch_add_explicit(&cf_hot.users, 1, memory_order_acquire);
 	uint32_t gen = atomic_load_explicit(&cf_hot.release_gen,
 					    memory_order_acquire);
@@ -353,9 +375,15 @@ void cf_stub_arrive(uintptr_t *slot)
 	if (t) {
 		atomic_fetch_add_explicit(&cf_hot.stub_parks, 1,
 					  memory_order_relaxed);
-		park(t, gen, NULL);
-	} else
+		count_parked(&(struct counted){ t, gen });
+	} else {
 		atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
+	}
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0,
+			0);
+	if (t)
+		wait_release(gen, may_yield()); /* it was running the program */
+out:
 	errno = saved_errno;
 }
 
@@ -363,7 +391,7 @@ bool cf_hijack_undo(struct cf_thread *t)
 {
 	_Atomic uintptr_t *slot =
 		(_Atomic uintptr_t *)atomic_load_explicit(&t->slot,
-							 memory_order_relaxed);
+							 memory_order_acquire);
 	uintptr_t expect = (uintptr_t)cf_stub;
 	if (!slot || !cf_mem_readable((uintptr_t)slot, sizeof *slot))
 		return false;
@@ -383,8 +411,8 @@ int cf_handler_install(int signo)
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	/* sigfillset leaves out glibc's internal signals (SIGCANCEL and
-	 * SIGSETXID), which must stay deliverable.  The ones a user sends to
-	 * stop a program are let in once the thread parks (cf_park_wait):
+	 * SIGSETXID), which must stay deliverable.  The program's are let in
+	 * again once the thread parks (park_wait):
 	 * while it walks its stack every other signal is blocked, which makes
 	 * libunwind's masking around its locks free (cf_all_blocked). */
 	sigfillset(&sa.sa_mask);

@@ -173,7 +173,7 @@ int cf_handler_install(int signo);
 struct cf_hot {
 	_Atomic uint32_t active;          /* a round is stopping threads */
 	_Atomic uint32_t release_gen;     /* parked threads wait on it */
-	_Atomic uint32_t release_waiters; /* how many wait on it now */
+	_Atomic uint32_t release_sleepers; /* someone may sleep on it */
 	_Atomic uint32_t progress;        /* bumped at each state change */
 	_Atomic uint32_t users;           /* handlers touching the table */
 	_Atomic uint32_t stub_parks;      /* threads parked by the stub */
@@ -196,11 +196,19 @@ struct cf_hot {
 extern struct cf_hot cf_hot;
 #define CF_TAG_MASK 0xffff000000000000ull
 extern uint64_t cf_request_tag;           /* top bits of our request ids */
-/* In the handler: lets SIGINT, SIGTERM and SIGQUIT in, then waits until
- * the release generation moves on from gen. */
-void cf_park_wait(uint32_t gen);
+/* The program's signal mask in a signal context (the kernel's 64 bits). */
+static inline uint64_t cf_program_mask(const ucontext_t *uc)
+{
+	uint64_t m;
+	__builtin_memcpy(&m, &uc->uc_sigmask, sizeof m);
+	return m;
+}
+/* Parked, in a signal handler: sets the thread's mask to mask (the
+ * program's) plus our signal, then waits until the release generation
+ * moves on from gen. */
+void cf_park_wait(uint32_t gen, uint64_t mask);
 /* Waits until the release generation moves on from gen, with the mask
- * the thread has (cf_park_wait also lets the stop signals in). */
+ * the thread has. */
 void cf_wait_release(uint32_t gen);
 /* Before a program's handler (sigmask.c): if the signal came to a thread
  * parked in a round that is still on, wait until it is released. */

@@ -360,7 +360,8 @@ static void release_all(uint32_t gen)
 			cf_hijack_undo(t);
 	}
 	atomic_fetch_add_explicit(&cf_hot.release_gen, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&cf_hot.release_waiters, memory_order_seq_cst))
+	if (atomic_exchange_explicit(&cf_hot.release_sleepers, 0,
+				     memory_order_seq_cst))
 		cf_futex_wake(&cf_hot.release_gen, INT_MAX);
 }
 

@@ -245,7 +245,8 @@ static struct sleeper *sleep_begin(volatile uintptr_t *mark, uint32_t state)
 	return NULL;       /* full: the thread is simply not claimable */
 }
 
-static void sleep_end(struct sleeper *s)
+/* mask: the program's, to park with. */
+static void sleep_end(struct sleeper *s, uint64_t mask)
 {
 	mine = NULL;
 	uint32_t was = atomic_exchange(&s->state, 0);
@@ -253,7 +254,7 @@ static void sleep_end(struct sleeper *s)
 	if (was >= 2) {
 		/* Claimed while asleep: if that round is still on, this
 		 * thread counts as parked in it and stays stopped. */
-		cf_park_wait(was / 4);
+		cf_park_wait(was / 4, mask);
 	}
 	atomic_store_explicit(&s->tid, 0, memory_order_release);
 }
@@ -269,7 +270,7 @@ void *cf_restart_hold(void)
 		return NULL;
 	atomic_fetch_add(&stirs, 1);
 	/* Claimed: wait out that round, with the mask the program's handler
-	 * was given (cf_park_wait would let its blocked stop signals in). */
+	 * was given. */
 	if (was >= 2)
 		cf_wait_release(was / 4);
 	return s;
@@ -429,7 +430,7 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 	}
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
 			0, 8, 0, 0);
-	sleep_end(s);
+	sleep_end(s, cf_program_mask(uc));
 	mark = 0;
 	g[REG_RAX] = r;
 	if (again)

@@ -36,7 +36,7 @@
  * says "blocks the cfork signal".
  *
  * Why the trampoline: a thread counted as stopped may still take a
- * signal, when it is parked (SIGINT, SIGTERM and SIGQUIT are let in) or
+ * signal, when it is parked (every signal the program lets in is) or
  * asleep in a continued call (restart.c, which keeps the program's mask).
  * The program's handler must not run during the copy: the trampoline
  * waits for the release first.  Handlers installed before libcfork was
