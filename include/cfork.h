@@ -54,6 +54,9 @@ struct cfork_report {
 				    * the rest are kernel workers */
 	const char *not_coherent;  /* when coherent is 0, why (a static
 				    * English phrase), else NULL */
+	const char *signal_shared; /* when the program uses CFORK_SIGNAL
+				    * itself, how ("blocks", "waits for",
+				    * ...), else NULL */
 };
 
 /* A thread the last quiesce did not stop: cfork_last_report(3). */

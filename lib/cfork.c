@@ -59,6 +59,7 @@ static void report(struct cfork_report *r, int method, pid_t pid, int error,
 	r->pid = pid;
 	r->error = pid < 0 ? error : 0;
 	r->fork_ns = fork_ns;
+	r->signal_shared = cf_sigmask_shared();
 	cf_report_finish(r);
 }
 

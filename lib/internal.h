@@ -228,6 +228,9 @@ extern CF_TLS bool cf_in_handler;
 extern CF_TLS bool cf_all_blocked;
 /* Hands a signal with our number that we did not send to the program. */
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx);
+/* How the program uses our signal number itself (a static phrase, said
+ * once on stderr), or NULL. */
+const char *cf_sigmask_shared(void);
 
 /* ---- restart.c ---- */
 int cf_restart_init(void);        /* 0 or -errno; once, before threads */

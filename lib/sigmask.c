@@ -23,7 +23,18 @@
  *   epoll_pwait, epoll_pwait2,
  *   pthread_attr_setsigmask_np
  *   sigwait, sigwaitinfo,          ours is taken out of the set waited for
- *   sigtimedwait
+ *   sigtimedwait, signalfd         (a signalfd would take our requests)
+ *   sighold, sigrelse, sigignore,  through the wrappers above (glibc's call
+ *   siginterrupt                   libc's own sigprocmask and sigaction)
+ *   setcontext, swapcontext        ours is taken out of a copy of the
+ *                                  context's mask
+ *
+ * So libcfork's signal is never blocked on the program's behalf: not by a
+ * thread's mask, a handler's mask, a context's or a wait's.  A program
+ * that uses the number itself (blocks it alone, waits for it, handles or
+ * ignores it, or is sent one) is told once on stderr, and the report says
+ * so (cf_sigmask_shared): a signal of that number that it blocks or waits
+ * for is lost, as it can be neither kept pending nor handed to its wait.
  *
  * These definitions take precedence over libc's because libcfork comes
  * before libc in the symbol search order of every object loaded with it
@@ -58,7 +69,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 
 #include "internal.h"
 
@@ -81,6 +94,9 @@ struct real {
 	int (*sigtimedwait)(const sigset_t *, siginfo_t *,
 			    const struct timespec *);
 	int (*pthread_cancel)(pthread_t);
+	int (*setcontext)(const ucontext_t *);
+	int (*swapcontext)(ucontext_t *, const ucontext_t *);
+	int (*signalfd)(int, const sigset_t *, int);
 };
 static struct real real;
 static _Atomic int resolved;
@@ -105,6 +121,9 @@ static void resolve(void)
 	RESOLVE(sigwaitinfo);
 	RESOLVE(sigtimedwait);
 	RESOLVE(pthread_cancel);
+	RESOLVE(setcontext);
+	RESOLVE(swapcontext);
+	RESOLVE(signalfd);
 	real.attr_setsigmask = (__typeof__(real.attr_setsigmask))cf_libc_sym(
 		"pthread_attr_setsigmask_np");
 	atomic_store_explicit(&resolved, 1, memory_order_release);
@@ -124,10 +143,53 @@ static _Atomic(void *) app_fn;
 static _Atomic int app_flags;
 
 /* The program's handlers of the other signals, called by trampoline, and
- * whether their masks block ours. */
+ * whether their masks block ours (installed without it, read back with). */
 static _Atomic(void *) app_handler[_NSIG];
 static _Atomic int app_handler_flags[_NSIG];
 static _Atomic bool app_handler_blocks_ours[_NSIG];
+
+/* How the program uses our signal number itself, first seen: a static
+ * phrase, NULL while it does not. */
+static _Atomic(const char *) shared_use;
+static _Atomic bool shared_said;
+/* It waits for it (sigwait, signalfd): one sent to it is expected to stay
+ * pending, not to take its default action. */
+static _Atomic bool app_waits;
+
+/* Says once on stderr that the program uses our number.  In a signal
+ * handler the line is left to the next cfork (cf_sigmask_shared). */
+static void shared(const char *how, bool in_handler)
+{
+	const char *none = NULL;
+	atomic_compare_exchange_strong(&shared_use, &none, how);
+	if (!in_handler && !atomic_exchange(&shared_said, true))
+		cf_log("the program %s signal %d, which libcfork uses to stop "
+		       "threads: set CFORK_SIGNAL to a real-time signal it "
+		       "does not use (a signal %d that it blocks or waits for "
+		       "is lost)", atomic_load(&shared_use),
+		       atomic_load(&ours), atomic_load(&ours));
+}
+
+const char *cf_sigmask_shared(void)
+{
+	const char *how = atomic_load(&shared_use);
+	if (how)
+		shared(how, false);
+	return how;
+}
+
+/* Does set name our signal on purpose: with it, but without every other
+ * real-time signal (sigfillset, which thread pools use, is no use of it)? */
+static bool names_ours(const sigset_t *set)
+{
+	int s = atomic_load_explicit(&ours, memory_order_relaxed);
+	if (!set || !s || sigismember(set, s) != 1)
+		return false;
+	for (int n = SIGRTMIN; n <= SIGRTMAX; n++)
+		if (sigismember(set, n) != 1)
+			return true;
+	return false;
+}
 
 static bool is_handler(void *fn)
 {
@@ -144,13 +206,11 @@ static void call_held(void *fn, int sig, siginfo_t *si, void *ctx)
 	cf_park_hold();
 	void *token = cf_restart_hold();
 	/* On top of libcfork's handler the thread's mask blocks our signal;
-	 * the program's handler runs with it let in, as the program would
-	 * have it, unless the program blocks it itself.  A handler that
-	 * leaves with longjmp keeps the mask it ran with. */
+	 * the program's handler runs with it let in, as everywhere in the
+	 * program.  (A handler that leaves with longjmp keeps the mask it ran
+	 * with.) */
 	int ours_now = atomic_load_explicit(&ours, memory_order_relaxed);
-	if (ours_now && !app_blocks &&
-	    !atomic_load_explicit(&app_handler_blocks_ours[sig],
-				  memory_order_relaxed)) {
+	if (ours_now) {
 		uint64_t one = 1ull << (ours_now - 1);
 		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&one,
 				0, 8, 0, 0);
@@ -176,25 +236,32 @@ static int wrap_action(int sig, const struct sigaction *act,
 {
 	void *prev = NULL;
 	int prev_flags = 0;
+	bool prev_blocks = false;
 	int r;
 	if (act && is_handler((void *)act->sa_handler) && sig > 0 &&
 	    sig < _NSIG) {
 		struct sigaction k = *act;
 		k.sa_sigaction = trampoline;
 		k.sa_flags |= SA_SIGINFO;
+		int o = atomic_load(&ours);
+		if (o)
+			sigdelset(&k.sa_mask, o);
 		/* Recorded first: a delivery right after the install must
 		 * find it. */
 		prev = atomic_exchange(&app_handler[sig],
 				       (void *)act->sa_handler);
 		prev_flags = atomic_exchange(&app_handler_flags[sig],
 					     act->sa_flags);
-		int o = atomic_load(&ours);
-		atomic_store(&app_handler_blocks_ours[sig],
-			     o && sigismember(&act->sa_mask, o) == 1);
+		prev_blocks = atomic_exchange(&app_handler_blocks_ours[sig],
+					      o && sigismember(&act->sa_mask,
+							       o) == 1);
+		if (names_ours(&act->sa_mask))
+			shared("blocks, in a handler's mask,", false);
 		r = real.sigaction(sig, &k, old);
 		if (r < 0) {
 			atomic_store(&app_handler[sig], prev);
 			atomic_store(&app_handler_flags[sig], prev_flags);
+			atomic_store(&app_handler_blocks_ours[sig], prev_blocks);
 			return r;
 		}
 	} else {
@@ -203,10 +270,13 @@ static int wrap_action(int sig, const struct sigaction *act,
 			return r;
 		prev = atomic_load(&app_handler[sig]);
 		prev_flags = atomic_load(&app_handler_flags[sig]);
+		prev_blocks = atomic_load(&app_handler_blocks_ours[sig]);
 	}
 	if (old && old->sa_sigaction == trampoline) {
 		old->sa_handler = (sighandler_t)prev;
 		old->sa_flags = prev_flags;
+		if (prev_blocks)
+			sigaddset(&old->sa_mask, atomic_load(&ours));
 	}
 	return r;
 }
@@ -281,6 +351,8 @@ static int mask(int (*fn)(int, const sigset_t *, sigset_t *), int how,
 	sigset_t copy;
 	if (set && s) {
 		bool member = sigismember(set, s) == 1;
+		if (how != SIG_UNBLOCK && names_ours(set))
+			shared("blocks", false);
 		if (how == SIG_SETMASK)
 			now = member;
 		else if (how == SIG_BLOCK && member)
@@ -332,6 +404,9 @@ EXPORT int sigaction(int sig, const struct sigaction *act,
 	resolve();
 	if (sig != atomic_load(&ours) || !sig)
 		return wrap_action(sig, act, old);
+	if (act && act->sa_handler != SIG_DFL)
+		shared(act->sa_handler == SIG_IGN ? "ignores" : "handles",
+		       false);
 	cf_lock(&action_lock);
 	if (old)
 		*old = app_action;
@@ -427,14 +502,30 @@ EXPORT sighandler_t sigset(int sig, sighandler_t disp)
 }
 
 /* A signal with our number that libcfork did not send goes to the
- * program's action, as if libcfork were not there.  (It runs with the
- * handler's mask rather than the program's sa_mask.) */
+ * program's action, as if libcfork were not there: its handler runs with
+ * the mask the kernel would have given it (the interrupted code's, its
+ * sa_mask, the signal itself unless SA_NODEFER; ours let in, as
+ * everywhere).  One that this thread blocks, or that the program waits
+ * for, would have stayed pending: it is lost, and the program told. */
 void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx)
 {
-	void *fn = atomic_load(&app_fn);
-	int flags = atomic_load(&app_flags);
+	ucontext_t *uc = ctx;
+	cf_lock(&action_lock);
+	struct sigaction act = app_action;
+	if (act.sa_flags & SA_RESETHAND) {
+		memset(&app_action, 0, sizeof app_action);
+		atomic_store(&app_fn, NULL);
+		atomic_store(&app_flags, 0);
+	}
+	cf_unlock(&action_lock);
+	void *fn = act.sa_flags & SA_SIGINFO ? (void *)act.sa_sigaction
+					     : (void *)act.sa_handler;
 	if (fn == (void *)SIG_IGN)
 		return;
+	if (app_blocks || atomic_load(&app_waits)) {
+		shared("was sent", true);
+		return;
+	}
 	if (fn == (void *)SIG_DFL || !fn) {
 		/* The default action of a real-time signal ends the
 		 * process: give it back and let it be delivered again. */
@@ -445,7 +536,15 @@ void cf_sigmask_chain(int sig, siginfo_t *si, void *ctx)
 		cf_tgkill(cf_gettid(), sig);
 		return;
 	}
-	if (flags & SA_SIGINFO)
+	uint64_t mask = cf_program_mask(uc), add;
+	memcpy(&add, &act.sa_mask, sizeof add);
+	mask |= add;
+	if (!(act.sa_flags & SA_NODEFER))
+		mask |= 1ull << (sig - 1);
+	mask &= ~(1ull << (sig - 1));           /* ours: never blocked */
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0,
+			0);
+	if (act.sa_flags & SA_SIGINFO)
 		((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
 	else
 		((void (*)(int))fn)(sig);
@@ -599,18 +698,28 @@ EXPORT int pthread_attr_setsigmask_np(pthread_attr_t *attr,
 	return real.attr_setsigmask(attr, strip(set, &copy));
 }
 
+/* A set the program waits on: without ours, and noted if it names it. */
+static const sigset_t *wait_set(const sigset_t *set, sigset_t *copy)
+{
+	if (names_ours(set)) {
+		atomic_store(&app_waits, true);
+		shared("waits for", false);
+	}
+	return strip(set, copy);
+}
+
 EXPORT int sigwait(const sigset_t *set, int *sig)
 {
 	sigset_t copy;
 	resolve();
-	return real.sigwait(strip(set, &copy), sig);
+	return real.sigwait(wait_set(set, &copy), sig);
 }
 
 EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
 {
 	sigset_t copy;
 	resolve();
-	return real.sigwaitinfo(strip(set, &copy), info);
+	return real.sigwaitinfo(wait_set(set, &copy), info);
 }
 
 EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info,
@@ -618,5 +727,98 @@ EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info,
 {
 	sigset_t copy;
 	resolve();
-	return real.sigtimedwait(strip(set, &copy), info, timeout);
+	return real.sigtimedwait(wait_set(set, &copy), info, timeout);
+}
+
+/* A signalfd reads signals pending for its reader, ours included: a
+ * thread asleep in its read would take our requests instead of our
+ * handler. */
+EXPORT int signalfd(int fd, const sigset_t *set, int flags)
+{
+	sigset_t copy;
+	resolve();
+	return real.signalfd(fd, wait_set(set, &copy), flags);
+}
+
+/* System V's one-signal calls, which glibc makes with its own
+ * sigprocmask and sigaction. */
+static int one_signal(int sig, sigset_t *set)
+{
+	sigemptyset(set);
+	return sigaddset(set, sig);
+}
+
+EXPORT int sighold(int sig)
+{
+	sigset_t set;
+	if (one_signal(sig, &set) < 0)
+		return -1;
+	return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+EXPORT int sigrelse(int sig)
+{
+	sigset_t set;
+	if (one_signal(sig, &set) < 0)
+		return -1;
+	return sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+EXPORT int sigignore(int sig)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	return sigaction(sig, &sa, NULL);
+}
+
+EXPORT int siginterrupt(int sig, int interrupt)
+{
+	struct sigaction sa;
+	if (sigaction(sig, NULL, &sa) < 0)
+		return -1;
+	if (interrupt)
+		sa.sa_flags &= ~SA_RESTART;
+	else
+		sa.sa_flags |= SA_RESTART;
+	return sigaction(sig, &sa, NULL);
+}
+
+/* glibc's setcontext and swapcontext set the context's mask with the
+ * system call: they get a copy without ours.  (The copy's FPU state
+ * pointer still points into the program's context, which is where glibc
+ * reads it from.) */
+static const ucontext_t *context_without_ours(const ucontext_t *uc,
+					      ucontext_t *copy)
+{
+	int s = atomic_load_explicit(&ours, memory_order_relaxed);
+	if (!uc || !s)
+		return uc;
+	bool member = sigismember(&uc->uc_sigmask, s) == 1;
+	if (names_ours(&uc->uc_sigmask))
+		shared("blocks, in a context's mask,", false);
+	app_blocks = member;
+	if (!member)
+		return uc;
+	*copy = *uc;
+	sigdelset(&copy->uc_sigmask, s);
+	return copy;
+}
+
+EXPORT int setcontext(const ucontext_t *uc)
+{
+	ucontext_t copy;
+	resolve();
+	return real.setcontext(context_without_ours(uc, &copy));
+}
+
+EXPORT int swapcontext(ucontext_t *save, const ucontext_t *uc)
+{
+	ucontext_t copy;
+	resolve();
+	/* Not a tail call: the copy must outlive the switch.  Resumed, the
+	 * thread returns through this frame, on its own stack. */
+	int r = real.swapcontext(save, context_without_ours(uc, &copy));
+	__asm__ volatile("" ::: "memory");
+	return r;
 }

@@ -143,15 +143,22 @@ ppoll
 pselect
 pthread_attr_setsigmask_np
 pthread_sigmask
+setcontext
 sigaction
+sighold
+sigignore
+siginterrupt
 signal
+signalfd
 sigprocmask
+sigrelse
 sigset
 sigsuspend
 sigtimedwait
 sigwait
 sigwaitinfo
 ssignal
+swapcontext
 sysv_signal
 pthread_cancel"
 
