@@ -4,7 +4,8 @@
  * cfork counts as stopped.  Siblings sleep in pthread_cond_wait (claimed
  * asleep after the first cfork) and take a timer signal every 2 ms whose
  * handler marks itself inside for half a millisecond.  The handler blocks
- * every signal, the quiesce signal too, so no thread can be stopped inside
+ * the quiesce signal with a raw system call as it starts (libcfork keeps
+ * it out of the handler's sa_mask), so no thread can be stopped inside
  * it: a child that sees a mark set saw a handler that ran during its copy.
  */
 #define _GNU_SOURCE
@@ -12,6 +13,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <time.h>
 #include <sys/syscall.h>
 
@@ -39,6 +41,8 @@ static void on_timer(int sig)
 	(void)sig;
 	if (me < 0)
 		return;
+	uint64_t ours = 1ull << (SIGRTMAX - 6 - 1);   /* the default signal */
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &ours, NULL, 8);
 	inside[me] = 1;
 	for (uint64_t end = now_ns() + 500000; now_ns() < end;)
 		;
@@ -80,7 +84,8 @@ static void *jumper(void *arg)
 	return NULL;
 }
 
-/* The same with longjmp, which leaves the handler's mask in place. */
+/* The same with longjmp, which leaves the handler's mask in place: one
+ * that blocks every signal (sigfillset), as the program asked. */
 static jmp_buf plain_env;
 static _Atomic int plain_jumped;
 static _Atomic pid_t plain_tid;
@@ -105,11 +110,13 @@ static void *plain_jumper(void *arg)
 /* Installs h for sig, starts fn and waits until it has said its tid and
  * had time to go to sleep. */
 static pthread_t start_jumper(int sig, void (*h)(int), void *(*fn)(void *),
-			      _Atomic pid_t *tid)
+			      _Atomic pid_t *tid, bool block_all)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = h;
+	if (block_all)
+		sigfillset(&sa.sa_mask);
 	CHECK(sigaction(sig, &sa, NULL) == 0);
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, fn, NULL) == 0);
@@ -142,6 +149,7 @@ int main(void)
 	CHECK(sigaction(SIGUSR1, NULL, &back) == 0);
 	CHECK(back.sa_handler == on_timer);       /* reads back as set */
 	CHECK(!(back.sa_flags & SA_SIGINFO));
+	CHECK(sigismember(&back.sa_mask, SIGRTMAX - 6) == 1);
 
 	/* The other ways to install a handler go through the trampoline too:
 	 * the kernel holds another function, the program reads back its own. */
@@ -212,7 +220,8 @@ int main(void)
 	 * cfork on, claimed asleep again. */
 	for (int i = 0; i < SIBLINGS; i++)
 		CHECK(timer_delete(timers[i]) == 0);
-	pthread_t jt = start_jumper(SIGUSR2, jump_out, jumper, &jumper_tid);
+	pthread_t jt = start_jumper(SIGUSR2, jump_out, jumper, &jumper_tid,
+				    false);
 	int reclaimed = 0;
 	const int jumps_wanted = t_iters(50);
 	for (int k = 0; k < jumps_wanted; k++) {
@@ -249,11 +258,12 @@ int main(void)
 	      (getenv("CFORK_TEST_QUICK") && reclaimed >= 1));
 
 	/* longjmp out of a handler on top of a continued wait: the thread
-	 * keeps the handler's mask, which must not block the quiesce signal
+	 * keeps the handler's mask (every signal), which must not block the
+	 * quiesce signal
 	 * (it would never be stopped again: every cfork would wait for
 	 * CFORK_TIMEOUT_MS and come out not coherent). */
 	pthread_t pj = start_jumper(SIGURG, plain_jump_out, plain_jumper,
-				    &plain_tid);
+				    &plain_tid, true);
 	struct cfork_report pr;
 	t_cfork_once(&pr);                  /* now in a continued wait */
 	CHECK(pr.coherent == 1);
