@@ -1,29 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A sibling that leaves libc by siglongjmp is still stopped: it loops on
- * memfrob over a 64 KiB buffer (a libc function libcfork does not know to
+ * memfrob over a 16 KiB buffer (a libc function libcfork does not know to
  * hold no lock, so the signal mostly finds it where the handler redirects
  * its return instead of parking it), and a timer's signal handler jumps
- * out of it every 0.7 ms, as
- * programs that bound a long call with alarm() do.  A redirected return
- * that the jump skips is simply overwritten by the next call from the same
- * frame; the thread must still be stopped at once, not after
+ * out of it every 0.7 ms, as programs that bound a long call with alarm()
+ * do, or returns (each half of the time, at random).  A redirected
+ * return that a jump skips is simply overwritten by the next call from
+ * the same frame; the thread must still be stopped at once, not after
  * CFORK_TIMEOUT_MS.  Every cfork must be coherent with the sibling parked.
  *
- * A second phase makes the calls short (16 KiB) and the timer fast (every
- * 20 us), and the handler returns half of the time, so that the jumps
- * also leave libcfork's own code: the parking stub a redirected return
- * lands in (when the handler that interrupted a redirected call returns),
- * and the park itself.  Nothing that code keeps may be left behind by
- * such a jump (a count of table users once was, and every later cfork
- * then waited for its bound).
+ * A second phase makes the calls shorter (4 KiB) and the timer fast
+ * (every 20 us), so that the jumps also leave libcfork's own code: the
+ * parking stub a redirected return lands in (when the handler that
+ * interrupted a redirected call returns), and the park itself.  Nothing
+ * that code keeps may be left behind by such a jump (a count of table
+ * users once was, and every later cfork then waited for its bound).
  * Usage: longjmp [CFORKS].
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -34,14 +32,13 @@
 static sigjmp_buf jump;
 static _Atomic long jumps;
 static _Atomic pid_t sibling;
-/* Each call takes well under the timer's period, so that most redirected
- * returns fire before the next jump (a call that never returns before it
- * leaves the thread inside libc for good, where it may not stop). */
-static char big[1 << 16];
+/* Each call takes well under the timer's period, so that a redirected
+ * return fires unless a jump comes first (a call that never returns
+ * before the next jump keeps the thread inside libc for good, where it
+ * may not stop). */
+static char big[1 << 14];
 static _Atomic size_t len = sizeof big;     /* what the sibling scans */
 static timer_t timer;
-
-static _Atomic bool fast;
 
 static void on_timer(int sig)
 {
@@ -51,7 +48,7 @@ static void on_timer(int sig)
 	/* Returns or jumps at random: the cforks' signals come in step with
 	 * the timer's, so a fixed alternation could always jump. */
 	seed = seed * 1103515245u + 12345u;
-	if (fast && (seed >> 16) & 1)
+	if ((seed >> 16) & 1)
 		return;
 	siglongjmp(jump, 1);
 }
@@ -94,8 +91,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2 * n; i++) {
 		if (i == n) {
 			struct itimerspec every = { { 0, 20000 }, { 0, 20000 } };
-			len = 16384;
-			fast = true;
+			len = 4096;
 			CHECK(timer_settime(timer, 0, &every, NULL) == 0);
 		}
 		struct cfork_report r;
