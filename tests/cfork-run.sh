@@ -1,11 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # cfork-run and libcfork-preload.so, from the outside:
-#  - --help, --version, and each error: a bad option (125), no such
-#    program or #! interpreter (127), not executable, a static binary or
-#    one for another machine, a file neither ELF nor #! (126, found
-#    without running it); a #! script runs with its interpreter under
-#    the shim;
+#  - --help, --version (125 when they cannot be written), and each
+#    error: a bad option (125), no such program or #! interpreter (127),
+#    not executable, a static binary or one for another machine, a file
+#    neither ELF nor #! (126, found without running it); a #! script
+#    runs with its interpreter under the shim;
 #  - LD_PRELOAD: appended to the user's entries, libcfork before the shim,
 #    inherited by exec'd programs, or not with --no-inherit (the user's
 #    entries stay); options become the library's environment variables;
@@ -86,6 +86,15 @@ out=$("$run" --version 2>&1)
 status "--version" 0 $?
 expect "--version" '^cfork-run (libcfork) [0-9]' "$out"
 expect "--version names the libraries" 'libcfork-preload.so' "$out"
+if [ -c /dev/full ]; then
+	for opt in --help -h --version; do
+		out=$("$run" $opt 2>&1 >/dev/full)
+		status "$opt >/dev/full" 125 $?
+		expect "$opt >/dev/full: message" '^cfork-run: cannot write the' "$out"
+	done
+else
+	echo "note: no /dev/full here: write errors not checked"
+fi
 
 out=$("$run" --frobnicate true 2>&1)
 status "unknown option" 125 $?
