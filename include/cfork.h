@@ -29,7 +29,7 @@ pid_t cfork(void);
 enum cfork_method {
 	CFORK_METHOD_NONE = 0,     /* no cfork() yet */
 	CFORK_METHOD_DIRECT = 1,   /* fork() called directly */
-	CFORK_METHOD_QUIESCE = 2,  /* siblings stopped around fork() */
+	CFORK_METHOD_QUIESCE = 2   /* siblings stopped around fork() */
 };
 
 struct cfork_report {
@@ -96,13 +96,13 @@ enum cfork_path {
 	CFORK_PATH_SMALL = 0,      /* 4 KiB pages */
 	CFORK_PATH_THP = 1,        /* transparent huge pages */
 	CFORK_PATH_HUGETLB = 2,    /* hugetlbfs / MAP_HUGETLB pages */
-	CFORK_PATHS = 3,
+	CFORK_PATHS = 3
 };
 
 enum cfork_verdict {
 	CFORK_CANNOT_TELL = 0,     /* reason says why */
 	CFORK_COHERENT = 1,
-	CFORK_TEARS = 2,
+	CFORK_TEARS = 2
 };
 
 #define CFORK_PROBE_THOROUGH 0x1u  /* also fork against a writer thread */
