@@ -441,7 +441,11 @@ int cfork_probe(struct cfork_probe_result *result, size_t size,
 		compute(&r, flags);
 	else
 		r.cached = fast_answer(&r, flags & CFORK_PROBE_FRESH);
+	/* The size contract of cfork_last_report() too: a caller built
+	 * against a larger structure finds zeros in the fields it adds. */
 	memcpy(result, &r, size < sizeof r ? size : sizeof r);
+	if (size > sizeof r)
+		memset((char *)result + sizeof r, 0, size - sizeof r);
 	return r.verdict;
 }
 

@@ -74,11 +74,20 @@ static void check_contract(void)
 	CHECK(again.cached);
 	for (int k = 0; k < CFORK_PATHS; k++)
 		CHECK(again.path[k].verdict == r.path[k].verdict);
-	unsigned char buf[sizeof r + 8];
+	unsigned char buf[sizeof r + 16] __attribute__((aligned(16)));
 	memset(buf, 0xa5, sizeof buf);
 	CHECK(cfork_probe((struct cfork_probe_result *)buf, sizeof(int), 0) == v);
 	for (size_t i = sizeof(int); i < sizeof buf; i++)
 		CHECK(buf[i] == 0xa5);
+	/* A larger one (a newer header's) is zeroed past the library's. */
+	memset(buf, 0xa5, sizeof buf);
+	CHECK(cfork_probe((struct cfork_probe_result *)buf, sizeof buf, 0) == v);
+	const struct cfork_probe_result *big = (const void *)buf;
+	CHECK(big->verdict == v && big->cached && big->ns == again.ns);
+	for (int k = 0; k < CFORK_PATHS; k++)
+		CHECK(big->path[k].reason == again.path[k].reason);
+	for (size_t i = sizeof r; i < sizeof buf; i++)
+		CHECK(buf[i] == 0);
 }
 
 /* The tearing test must not contradict the fault sign: a path the sign
