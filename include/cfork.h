@@ -29,7 +29,7 @@ pid_t cfork(void);
 enum cfork_method {
 	CFORK_METHOD_NONE = 0,     /* no cfork() yet */
 	CFORK_METHOD_DIRECT = 1,   /* fork() called directly */
-	CFORK_METHOD_QUIESCE = 2,  /* siblings stopped around fork() */
+	CFORK_METHOD_QUIESCE = 2   /* siblings stopped around fork() */
 };
 
 struct cfork_report {
@@ -74,15 +74,17 @@ struct cfork_straggler {
 };
 
 /*
- * Copies the report of the last cfork() into *report (at most size bytes,
- * so a program built against an older, smaller struct keeps working).
- * Returns 0, or -1 with errno EINVAL (report is NULL).
+ * Copies the report of the last cfork() into *report: at most size bytes,
+ * so a program built against an older, smaller struct keeps working, and
+ * zeros from the end of the library's struct up to size.  Returns 0, or
+ * -1 with errno EINVAL (report is NULL).
  */
 int cfork_last_report(struct cfork_report *report, size_t size);
 
 /*
- * Copies up to n stragglers of the last cfork() into s (each of size
- * bytes) and returns how many there were in all (which may exceed n).
+ * Copies up to n stragglers of the last cfork() into s (elements size
+ * bytes apart, each filled as cfork_last_report() fills *report) and
+ * returns how many there were in all (which may exceed n).
  */
 size_t cfork_last_stragglers(struct cfork_straggler *s, size_t n,
 			     size_t size);
@@ -99,13 +101,13 @@ enum cfork_path {
 	CFORK_PATH_SMALL = 0,      /* 4 KiB pages */
 	CFORK_PATH_THP = 1,        /* transparent huge pages */
 	CFORK_PATH_HUGETLB = 2,    /* hugetlbfs / MAP_HUGETLB pages */
-	CFORK_PATHS = 3,
+	CFORK_PATHS = 3
 };
 
 enum cfork_verdict {
 	CFORK_CANNOT_TELL = 0,     /* reason says why */
 	CFORK_COHERENT = 1,
-	CFORK_TEARS = 2,
+	CFORK_TEARS = 2
 };
 
 #define CFORK_PROBE_THOROUGH 0x1u  /* also fork against a writer thread */
@@ -137,8 +139,9 @@ struct cfork_probe_result {
 };
 
 /*
- * Fills *result (at most size bytes) and returns its verdict, or -1 with
- * errno EINVAL (result is NULL or flags unknown).  The answer without
+ * Fills *result (at most size bytes, zeros past the library's struct, as
+ * cfork_last_report() does) and returns its verdict, or -1 with errno
+ * EINVAL (result is NULL or flags unknown).  The answer without
  * CFORK_PROBE_THOROUGH is cached for the life of the process (and its
  * children); CFORK_PROBE_FRESH computes it again.
  */

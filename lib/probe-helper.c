@@ -159,7 +159,15 @@ __attribute__((used)) static void helper_main(void)
 			((volatile char *)&params)[i] = 0;
 		long ring = cf_syscall6(SYS_io_uring_setup, 1, (long)&params, 0, 0, 0, 0);
 		if (ring < 0) {
-			result.ring_error = (int)-ring;
+			/* The rings and pages of the paths before may have
+			 * used up RLIMIT_MEMLOCK (6.18 charges a ring to it
+			 * as well as the pages it pins): those paths keep
+			 * their counts, this one and the next are not
+			 * probed. */
+			for (int j = k; j < CF_PROBE_KINDS; j++) {
+				result.path[j].stage = CF_PROBE_STAGE_RING;
+				result.path[j].error = (int)-ring;
+			}
 			break;
 		}
 		pinned[k] = map_pinned(&result.path[k], (int)ring, k);

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define CF_PROBE_MAGIC 0x63666f726b707231ull   /* "cforkpr1" */
+#define CF_PROBE_MAGIC 0x63666f726b707232ull   /* "cforkpr2" */
 #define CF_PROBE_TRIALS 5       /* at most; 2 when they agree */
 
 enum { CF_PROBE_SMALL, CF_PROBE_THP, CF_PROBE_HUGETLB, CF_PROBE_KINDS };
@@ -16,6 +16,7 @@ enum { CF_PROBE_SMALL, CF_PROBE_THP, CF_PROBE_HUGETLB, CF_PROBE_KINDS };
 /* Where a path's probe stopped, with error the errno. */
 enum {
 	CF_PROBE_STAGE_OK,
+	CF_PROBE_STAGE_RING,     /* io_uring_setup of the path's ring */
 	CF_PROBE_STAGE_MAP,      /* mmap of the two units */
 	CF_PROBE_STAGE_PIN,      /* IORING_REGISTER_BUFFERS */
 	CF_PROBE_STAGE_FORK,
@@ -33,8 +34,6 @@ struct cf_probe_path_raw {
 
 struct cf_probe_raw {
 	uint64_t magic;
-	int32_t ring_error;      /* errno of io_uring_setup, 0 if it worked */
-	int32_t pad;
 	uint32_t control[CF_PROBE_TRIALS]; /* the unpinned page's, likewise */
 	struct cf_probe_path_raw path[CF_PROBE_KINDS];
 };

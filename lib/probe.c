@@ -238,6 +238,9 @@ static void ring_reason(int e, struct cfork_probe_path *p)
 	else if (e == EPERM || e == EACCES)
 		p->reason = "io_uring is not permitted "
 			    "(kernel.io_uring_disabled, or seccomp)";
+	else if (e == ENOMEM)
+		p->reason = "cannot create an io_uring ring "
+			    "(RLIMIT_MEMLOCK too low)";
 	else
 		p->reason = "io_uring_setup failed";
 }
@@ -257,6 +260,10 @@ static void judge_path(const struct cf_probe_raw *raw, int kind,
 	p->pinned_faults = count_faulted(r->pinned, r->trials);
 	p->control_faults = count_faulted(raw->control, r->trials);
 	p->verdict = CFORK_CANNOT_TELL;
+	if (r->stage == CF_PROBE_STAGE_RING) {
+		ring_reason(r->error, p);
+		return;
+	}
 	if (r->stage == CF_PROBE_STAGE_MAP) {
 		if (kind == CF_PROBE_HUGETLB)
 			p->reason = "no free hugetlb pages (vm.nr_hugepages)";
@@ -369,8 +376,6 @@ static void probe_fast(struct cfork_probe_result *r)
 		if (e) {
 			p->verdict = CFORK_CANNOT_TELL;
 			p->reason = why;
-		} else if (raw.ring_error) {
-			ring_reason(raw.ring_error, p);
 		} else {
 			judge_path(&raw, k, p);
 		}
@@ -436,7 +441,11 @@ int cfork_probe(struct cfork_probe_result *result, size_t size,
 		compute(&r, flags);
 	else
 		r.cached = fast_answer(&r, flags & CFORK_PROBE_FRESH);
+	/* The size contract of cfork_last_report() too: a caller built
+	 * against a larger structure finds zeros in the fields it adds. */
 	memcpy(result, &r, size < sizeof r ? size : sizeof r);
+	if (size > sizeof r)
+		memset((char *)result + sizeof r, 0, size - sizeof r);
 	return r.verdict;
 }
 

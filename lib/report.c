@@ -124,17 +124,18 @@ static void log_report(const struct cfork_report *r, size_t n)
 		       r->not_coherent ? r->not_coherent : "coherent kernel");
 		return;
 	}
-	if (r->not_coherent)
-		cf_log("cfork: NOT coherent: %s", r->not_coherent);
-	cf_log("cfork: pid %d, method quiesce, %s: parked %u (%u by return "
-	       "redirect), skipped %u (%u kernel workers, %u timer helpers), "
-	       "gone %u, not stopped %u, rounds %u, back-offs %u, signals %u, "
-	       "quiesce %lu us, fork %lu us",
+	/* The reason goes on the same line: one line per cfork, for a
+	 * reader who greps for "cfork: pid". */
+	const char *why = r->not_coherent ? r->not_coherent : "";
+	cf_log("cfork: pid %d, method quiesce, %s%s%s%s: parked %u (%u by "
+	       "return redirect), skipped %u (%u kernel workers, %u timer "
+	       "helpers), gone %u, not stopped %u, rounds %u, back-offs %u, "
+	       "signals %u, quiesce %lu us, fork %lu us",
 	       (int)r->pid, r->coherent ? "coherent" : "NOT coherent",
+	       *why ? " (" : "", why, *why ? ")" : "",
 	       r->parked, r->redirected, r->skipped,
 	       r->skipped - r->timer_helpers, r->timer_helpers, r->gone,
-	       r->not_stopped,
-	       r->rounds, r->backoffs, r->signals,
+	       r->not_stopped, r->rounds, r->backoffs, r->signals,
 	       (unsigned long)(r->quiesce_ns / 1000),
 	       (unsigned long)(r->fork_ns / 1000));
 	for (size_t i = 0; i < n && i < MAX_STRAGGLERS; i++) {

@@ -1,9 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # cfork-run and libcfork-preload.so, from the outside:
-#  - --help, --version, and each error: a bad option (125), no such
-#    program (127), not executable, a static binary or one for another
-#    machine (126, found without running it);
+#  - --help, --version (125 when they cannot be written), and each
+#    error: a bad option (125), no such program or #! interpreter (127),
+#    not executable, a static binary or one for another machine, a file
+#    neither ELF nor #! (126, found without running it); a #! script
+#    runs with its interpreter under the shim;
 #  - LD_PRELOAD: appended to the user's entries, libcfork before the shim,
 #    inherited by exec'd programs, or not with --no-inherit (the user's
 #    entries stay); options become the library's environment variables;
@@ -84,6 +86,15 @@ out=$("$run" --version 2>&1)
 status "--version" 0 $?
 expect "--version" '^cfork-run (libcfork) [0-9]' "$out"
 expect "--version names the libraries" 'libcfork-preload.so' "$out"
+if [ -c /dev/full ]; then
+	for opt in --help -h --version; do
+		out=$("$run" $opt 2>&1 >/dev/full)
+		status "$opt >/dev/full" 125 $?
+		expect "$opt >/dev/full: message" '^cfork-run: cannot write the' "$out"
+	done
+else
+	echo "note: no /dev/full here: write errors not checked"
+fi
 
 out=$("$run" --frobnicate true 2>&1)
 status "unknown option" 125 $?
@@ -108,6 +119,32 @@ status "not executable" 126 $?
 expect "not executable: message" 'not executable' "$out"
 out=$("$run" "$tmp" 2>&1)
 status "a directory" 126 $?
+# A shell would run a text file without #! as a script of its own, where
+# no preload reaches: refused, with the way to run it.
+chmod +x "$tmp/text"
+out=$("$run" "$tmp/text" 2>&1)
+status "neither ELF nor #!" 126 $?
+expect "neither ELF nor #!: message" "neither an ELF program nor a #! script.*cfork-run sh $tmp/text" "$out"
+printf '#!%s/nothing/here\necho ran\n' "$tmp" >"$tmp/orphan-script"
+chmod +x "$tmp/orphan-script"
+out=$("$run" "$tmp/orphan-script" 2>&1)
+status "a #! interpreter that does not exist" 127 $?
+expect "... message" "its interpreter $tmp/nothing/here (#! line) does not exist" "$out"
+printf '#!%s\n' "$tmp/text" >"$tmp/text-script"
+chmod +x "$tmp/text-script"
+out=$("$run" "$tmp/text-script" 2>&1)
+status "a #! interpreter neither ELF nor #!" 126 $?
+printf '#!\necho ran\n' >"$tmp/empty-script"
+chmod +x "$tmp/empty-script"
+out=$("$run" "$tmp/empty-script" 2>&1)
+status "a #! line with no interpreter" 126 $?
+# A script whose interpreter exists: the preload reaches the interpreter.
+printf '#!%s report\n' "$probe" >"$tmp/probe-script"
+chmod +x "$tmp/probe-script"
+out=$("$run" "$tmp/probe-script" 2>&1)
+status "a #! script" 0 $?
+expect "a #! script: its interpreter runs under the shim" '^shim yes$' "$out"
+expect "... and its fork() is a coherent cfork()" '^fork: method quiesce coherent 1$' "$out"
 
 # A static binary: built here when the compiler can (libc.a), never run.
 printf 'int main(void) { return 0; }\n' >"$tmp/static.c"

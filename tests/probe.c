@@ -8,12 +8,14 @@
  */
 #include <cfork.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -72,11 +74,20 @@ static void check_contract(void)
 	CHECK(again.cached);
 	for (int k = 0; k < CFORK_PATHS; k++)
 		CHECK(again.path[k].verdict == r.path[k].verdict);
-	unsigned char buf[sizeof r + 8];
+	unsigned char buf[sizeof r + 16] __attribute__((aligned(16)));
 	memset(buf, 0xa5, sizeof buf);
 	CHECK(cfork_probe((struct cfork_probe_result *)buf, sizeof(int), 0) == v);
 	for (size_t i = sizeof(int); i < sizeof buf; i++)
 		CHECK(buf[i] == 0xa5);
+	/* A larger one (a newer header's) is zeroed past the library's. */
+	memset(buf, 0xa5, sizeof buf);
+	CHECK(cfork_probe((struct cfork_probe_result *)buf, sizeof buf, 0) == v);
+	const struct cfork_probe_result *big = (const void *)buf;
+	CHECK(big->verdict == v && big->cached && big->ns == again.ns);
+	for (int k = 0; k < CFORK_PATHS; k++)
+		CHECK(big->path[k].reason == again.path[k].reason);
+	for (size_t i = sizeof r; i < sizeof buf; i++)
+		CHECK(buf[i] == 0);
 }
 
 /* The tearing test must not contradict the fault sign: a path the sign
@@ -191,6 +202,69 @@ static void check_without_io_uring(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* CAP_IPC_LOCK lifts RLIMIT_MEMLOCK for io_uring.  Takes it away from
+ * this process and from what the probe's helper gets at its exec (root
+ * gets the bounding set; anyone the ambient set); false if it stays. */
+static bool drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	prctl(PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0);
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[0].effective &= ~(1u << CAP_IPC_LOCK);
+		d[0].permitted &= ~(1u << CAP_IPC_LOCK);
+		d[0].inheritable &= ~(1u << CAP_IPC_LOCK);
+		syscall(SYS_capset, &h, d);
+	}
+	return geteuid() != 0 || prctl(PR_CAPBSET_READ, CAP_IPC_LOCK, 0, 0, 0) == 0;
+}
+
+/* Under a low RLIMIT_MEMLOCK the probe cannot tell and names the limit
+ * (6.18 refuses the ring itself, older kernels the pinned page), and at
+ * no limit does its helper fail (it once did when the limit let it
+ * create a first ring but not a second).  In a child: the limit and the
+ * capabilities stay there. */
+static void check_memlock(const struct cfork_probe_result *unlimited)
+{
+	if (unlimited->path[CFORK_PATH_SMALL].verdict == CFORK_CANNOT_TELL) {
+		printf("memlock: the small-page path cannot tell here anyway, "
+		       "not checked\n");
+		return;
+	}
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (!drop_ipc_lock()) {
+			printf("memlock: cannot drop CAP_IPC_LOCK, not checked\n");
+			fflush(stdout);
+			_exit(0);
+		}
+		/* Down only: raising a hard limit needs a capability. */
+		for (rlim_t pages = 16; pages != (rlim_t)-1; pages--) {
+			struct rlimit rl = { pages * 4096, pages * 4096 };
+			struct cfork_probe_result r;
+			CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0);
+			cfork_probe(&r, sizeof r, CFORK_PROBE_FRESH);
+			for (int k = 0; k < CFORK_PATHS; k++)
+				CHECK(!strstr(r.path[k].reason, "helper"));
+			if (pages > 0)
+				continue;
+			const struct cfork_probe_path *p = &r.path[CFORK_PATH_SMALL];
+			CHECK(p->verdict == CFORK_CANNOT_TELL);
+			CHECK(strstr(p->reason, "RLIMIT_MEMLOCK"));
+			printf("memlock 0: %s\n", p->reason);
+		}
+		fflush(stdout);
+		_exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
 	/* The tearing test forks up to 3000 times per path: minutes under
@@ -204,6 +278,9 @@ int main(void)
 	check_against_tearing(v);
 	check_auto(&auto_m, &huge_m);
 	check_without_io_uring();
+	struct cfork_probe_result unlimited;
+	cfork_probe(&unlimited, sizeof unlimited, 0);
+	check_memlock(&unlimited);
 	printf("verdicts small=%s thp=%s hugetlb=%s auto=%s hugetlb_auto=%s\n",
 	       v[0], v[1], v[2], auto_m, huge_m);
 	return T_PASS;

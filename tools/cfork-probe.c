@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		"  --json       print the result as one JSON object\n"
 		"  --thorough   also fork against a writer thread and count torn\n"
 		"               children (up to a few seconds)\n"
-		"  --help       print this help and exit\n"
+		"  -h, --help   print this help and exit\n"
 		"  --version    print the version and exit\n"
 		"\n"
 		"Exit status: 0 coherent on every path in use, 1 tears on a path in\n"
@@ -125,6 +125,17 @@ static void print_text(const struct cfork_probe_result *r,
 	printf("probe took %.2f ms\n", (double)r->ns / 1e6);
 }
 
+/* What was printed must have reached standard output: a full disk or a
+ * closed pipe is an error (status 2), not a silent success. */
+static int flushed(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		perror("cfork-probe: write error");
+		return EXIT_CANNOT_TELL;
+	}
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -136,7 +147,7 @@ int main(int argc, char **argv)
 	};
 	int json = 0, c;
 	unsigned flags = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = 1;
@@ -146,11 +157,11 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return flushed(0);
 		case 'V':
 			printf("cfork-probe (%s) %s\n", PACKAGE_NAME,
 			       PACKAGE_VERSION);
-			return 0;
+			return flushed(0);
 		default:
 			usage(stderr);
 			return EXIT_CANNOT_TELL;
@@ -175,10 +186,7 @@ int main(int argc, char **argv)
 		print_json(&r, &u);
 	else
 		print_text(&r, &u);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		perror("cfork-probe: write");
-		return EXIT_CANNOT_TELL;
-	}
-	return r.verdict == CFORK_COHERENT ? EXIT_COHERENT
-	     : r.verdict == CFORK_TEARS ? EXIT_TEARS : EXIT_CANNOT_TELL;
+	return flushed(r.verdict == CFORK_COHERENT ? EXIT_COHERENT
+		       : r.verdict == CFORK_TEARS ? EXIT_TEARS
+		       : EXIT_CANNOT_TELL);
 }
