@@ -49,6 +49,7 @@ __attribute__((constructor(102))) static void cf_init(void)
 	if (e && cf_config()->debug)
 		cf_log("cannot set up the quiesce (errno %d): cfork will fork "
 		       "directly", -e);
+	cf_late_warn();
 }
 
 /* The quiesce has filled its part of r; this adds the fork's. */

@@ -6,6 +6,7 @@
  *   cfork.c     cfork(): direct fork or quiesce, chosen by config
  *   atfork.c    pthread_atfork registrations, so that the quiesce runs last
  *   config.c    environment variables, parsed once
+ *   late.c      was libcfork loaded too late for its wrappers to work?
  *   probe.c     cfork_probe(): does this kernel tear?  (auto mode asks)
  *   probe-helper.c  the program probe.c runs to count faults after forks
  *   probe-blob.S    carries that program inside the library
@@ -74,6 +75,13 @@ struct cf_config {
 	bool debug;
 };
 const struct cf_config *cf_config(void);
+
+/* ---- late.c ---- */
+/* libcfork comes after libc in the symbol search order (dlopen, or a
+ * library's dependency): its wrappers are bypassed. */
+bool cf_loaded_late(void);
+/* Says so on stderr (once: called from the one-time set-up). */
+void cf_late_warn(void);
 
 /* ---- probe.c, tearing.c ---- */
 struct cfork_probe_path;
