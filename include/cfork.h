@@ -21,7 +21,8 @@ extern "C" {
  * on failure; pthread_atfork(3) handlers run as they do for fork().  In
  * addition every sibling thread that can run user code is stopped at a safe
  * point before the kernel copies memory and resumed afterwards, so the child
- * sees a state that existed in the parent.  See cfork(3).
+ * sees a state that existed in the parent (unless the mode, below, says to
+ * fork directly).  See cfork(3).
  */
 pid_t cfork(void);
 
