@@ -21,9 +21,58 @@ extern "C" {
  * on failure; pthread_atfork(3) handlers run as they do for fork().  In
  * addition every sibling thread that can run user code is stopped at a safe
  * point before the kernel copies memory and resumed afterwards, so the child
- * sees a state that existed in the parent.  See cfork(3).
+ * sees a state that existed in the parent (unless the mode, below, says to
+ * fork directly).  See cfork(3).
  */
 pid_t cfork(void);
+
+/*
+ * How cfork() forks.  AUTO (the default): directly on a kernel that
+ * cfork_probe() finds coherent, else QUIESCE: stop the siblings.  DIRECT:
+ * always directly, as fork() does.  See cfork_setmode(3).
+ */
+enum cfork_mode {
+	CFORK_MODE_AUTO = 0,
+	CFORK_MODE_QUIESCE = 1,
+	CFORK_MODE_DIRECT = 2
+};
+
+/*
+ * Sets the mode of every later cfork() of the process (fork() too, under
+ * the preload shim), overriding CFORK_MODE.  Returns 0, or -1 with errno
+ * EINVAL (not an enum cfork_mode).  Async-signal-safe.
+ */
+int cfork_setmode(int mode);
+
+/* The configuration in force: cfork_getconfig(3). */
+enum cfork_on_timeout {
+	CFORK_ON_TIMEOUT_FORK = 0,  /* fork with the stragglers running */
+	CFORK_ON_TIMEOUT_FAIL = 1   /* resume them all, fail with EAGAIN */
+};
+
+struct cfork_config {
+	int mode;                  /* enum cfork_mode: cfork_setmode()'s,
+				    * else CFORK_MODE's */
+	int effective;             /* what the next cfork() does:
+				    * CFORK_MODE_QUIESCE or CFORK_MODE_DIRECT */
+	int signo;                 /* the signal that stops threads */
+	unsigned timeout_ms;       /* the bound on one quiesce */
+	int on_timeout;            /* enum cfork_on_timeout */
+	int late;                  /* 1: loaded after libc (dlopen, or a
+				    * library's dependency), so that its
+				    * atfork and signal wrappers are
+				    * bypassed; see cfork(3), NOTES */
+	const char *why_direct;    /* when effective is DIRECT, why (a static
+				    * English phrase), else NULL */
+};
+
+/*
+ * Copies the configuration in force into *config (at most size bytes;
+ * bytes past the structure, up to size, are zeroed).  In auto mode, asks
+ * the kernel probe (about a millisecond, once).  Returns 0, or -1 with
+ * errno EINVAL (config is NULL).
+ */
+int cfork_getconfig(struct cfork_config *config, size_t size);
 
 /* How the last cfork() of the process went: cfork_last_report(3). */
 enum cfork_method {

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cfork.h"
@@ -49,6 +50,7 @@ __attribute__((constructor(102))) static void cf_init(void)
 	if (e && cf_config()->debug)
 		cf_log("cannot set up the quiesce (errno %d): cfork will fork "
 		       "directly", -e);
+	cf_late_warn();
 }
 
 /* The quiesce has filled its part of r; this adds the fork's. */
@@ -79,6 +81,25 @@ static pid_t direct(const char *why)
 	return pid;
 }
 
+/* The one choice of cfork() and cfork_getconfig(): why a fork in this
+ * mode is direct (a static phrase), or NULL when it quiesces; *coherent
+ * tells whether a direct child is coherent all the same. */
+static const char *why_direct(int mode, bool by_program, bool *coherent)
+{
+	*coherent = false;
+	if (mode == CFORK_MODE_DIRECT)
+		return by_program ? "cfork_setmode(CFORK_MODE_DIRECT)"
+				  : "CFORK_MODE=direct";
+	const char *why;
+	if (mode == CFORK_MODE_AUTO && (why = cf_probe_direct_ok())) {
+		*coherent = true;
+		return why;
+	}
+	if (init_error)
+		return "the quiesce could not be set up";
+	return NULL;
+}
+
 __attribute__((visibility("default")))
 pid_t cfork(void)
 {
@@ -89,17 +110,16 @@ pid_t cfork(void)
 		errno = EDEADLK;
 		return -1;
 	}
-	if (cfg->mode == CF_MODE_DIRECT)
-		return direct("CFORK_MODE=direct");
-	if (cfg->mode == CF_MODE_AUTO && cf_probe_direct_ok())
-		return direct(NULL);
-	if (init_error)
-		return direct("the quiesce could not be set up");
+	bool by_program, coherent_kernel;
+	int mode = cf_mode(&by_program);
+	const char *why = why_direct(mode, by_program, &coherent_kernel);
+	if (why)
+		return direct(coherent_kernel ? NULL : why);
 
 	size_t n = cf_atfork_prepare();
 	struct cfork_report st = { 0 };
 	bool coherent = cf_quiesce(&st);
-	if (!coherent && cfg->on_timeout == CF_TIMEOUT_FAIL) {
+	if (!coherent && cfg->on_timeout == CFORK_ON_TIMEOUT_FAIL) {
 		cf_resume();
 		cf_atfork_parent(n);
 		report(&st, CFORK_METHOD_QUIESCE, -1, EAGAIN, 0);
@@ -123,4 +143,29 @@ pid_t cfork(void)
 	report(&st, CFORK_METHOD_QUIESCE, pid, saved_errno, fork_ns);
 	errno = saved_errno;
 	return pid;
+}
+
+__attribute__((visibility("default")))
+int cfork_getconfig(struct cfork_config *config, size_t size)
+{
+	if (!config) {
+		errno = EINVAL;
+		return -1;
+	}
+	cf_init();
+	const struct cf_config *cfg = cf_config();
+	bool by_program, coherent;
+	struct cfork_config c = {
+		.mode = cf_mode(&by_program),
+		.signo = cfg->signo,
+		.timeout_ms = cfg->timeout_ms,
+		.on_timeout = cfg->on_timeout,
+		.late = cf_loaded_late(),
+	};
+	c.why_direct = why_direct(c.mode, by_program, &coherent);
+	c.effective = c.why_direct ? CFORK_MODE_DIRECT : CFORK_MODE_QUIESCE;
+	memcpy(config, &c, size < sizeof c ? size : sizeof c);
+	if (size > sizeof c)
+		memset((char *)config + sizeof c, 0, size - sizeof c);
+	return 0;
 }

@@ -3,7 +3,8 @@
  * Environment variables, read once at load time (getenv is not safe once
  * threads may call setenv, and not at all in the fork path).  A bad value is
  * reported once on stderr and the default is used: configuration must never
- * be the reason a fork fails.
+ * be the reason a fork fails.  The program's own choice of mode
+ * (cfork_setmode) overrides CFORK_MODE.
  */
 #include "config.h"
 
@@ -12,15 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfork.h"
 #include "internal.h"
 
 #define CF_DEFAULT_TIMEOUT_MS 1000u
 #define CF_MAX_TIMEOUT_MS 600000u
 
 static struct cf_config config = {
-	.mode = CF_MODE_AUTO,
+	.mode = CFORK_MODE_AUTO,
 	.timeout_ms = CF_DEFAULT_TIMEOUT_MS,
-	.on_timeout = CF_TIMEOUT_FORK,
+	.on_timeout = CFORK_ON_TIMEOUT_FORK,
 	.signo = 0,                    /* SIGRTMAX - 6, set at parse time */
 	.debug = false,
 };
@@ -41,11 +43,11 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
 static void parse_mode(const char *v)
 {
 	if (!v || !*v || !strcmp(v, "auto"))
-		config.mode = CF_MODE_AUTO;
+		config.mode = CFORK_MODE_AUTO;
 	else if (!strcmp(v, "quiesce"))
-		config.mode = CF_MODE_QUIESCE;
+		config.mode = CFORK_MODE_QUIESCE;
 	else if (!strcmp(v, "direct"))
-		config.mode = CF_MODE_DIRECT;
+		config.mode = CFORK_MODE_DIRECT;
 	else
 		cf_log("CFORK_MODE=%.64s is not auto, quiesce or direct; using auto", v);
 }
@@ -66,9 +68,9 @@ static void parse_timeout(const char *v)
 static void parse_on_timeout(const char *v)
 {
 	if (!v || !*v || !strcmp(v, "fork"))
-		config.on_timeout = CF_TIMEOUT_FORK;
+		config.on_timeout = CFORK_ON_TIMEOUT_FORK;
 	else if (!strcmp(v, "fail"))
-		config.on_timeout = CF_TIMEOUT_FAIL;
+		config.on_timeout = CFORK_ON_TIMEOUT_FAIL;
 	else
 		cf_log("CFORK_ON_TIMEOUT=%.64s is not fork or fail; using fork", v);
 }
@@ -114,4 +116,31 @@ const struct cf_config *cf_config(void)
 	if (!atomic_load_explicit(&loaded, memory_order_acquire))
 		cf_config_load();
 	return &config;
+}
+
+/* cfork_setmode()'s mode, or -1.  Apart from config.mode, which a late
+ * first load of the environment would overwrite (another library's
+ * constructor may set the mode before ours has run).  Relaxed order: it
+ * publishes nothing but itself, and a cfork() that the program orders
+ * after the store (same thread, or synchronised with it) reads it. */
+static _Atomic int chosen = -1;
+
+__attribute__((visibility("default")))
+int cfork_setmode(int mode)
+{
+	if (mode != CFORK_MODE_AUTO && mode != CFORK_MODE_QUIESCE &&
+	    mode != CFORK_MODE_DIRECT) {
+		errno = EINVAL;
+		return -1;
+	}
+	atomic_store_explicit(&chosen, mode, memory_order_relaxed);
+	return 0;
+}
+
+int cf_mode(bool *by_program)
+{
+	int m = atomic_load_explicit(&chosen, memory_order_relaxed);
+	if (by_program)
+		*by_program = m >= 0;
+	return m >= 0 ? m : cf_config()->mode;
 }

@@ -5,7 +5,8 @@
  *
  *   cfork.c     cfork(): direct fork or quiesce, chosen by config
  *   atfork.c    pthread_atfork registrations, so that the quiesce runs last
- *   config.c    environment variables, parsed once
+ *   config.c    environment variables, parsed once; cfork_setmode
+ *   late.c      was libcfork loaded too late for its wrappers to work?
  *   probe.c     cfork_probe(): does this kernel tear?  (auto mode asks)
  *   probe-helper.c  the program probe.c runs to count faults after forks
  *   probe-blob.S    carries that program inside the library
@@ -64,16 +65,24 @@ void cf_unmap(void *p, size_t len);
 void cf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- config.c ---- */
-enum cf_mode { CF_MODE_AUTO, CF_MODE_QUIESCE, CF_MODE_DIRECT };
-enum cf_on_timeout { CF_TIMEOUT_FORK, CF_TIMEOUT_FAIL };
 struct cf_config {
-	enum cf_mode mode;
+	int mode;                  /* CFORK_MODE: enum cfork_mode */
 	unsigned timeout_ms;
-	enum cf_on_timeout on_timeout;
+	int on_timeout;            /* enum cfork_on_timeout */
 	int signo;
 	bool debug;
 };
 const struct cf_config *cf_config(void);
+/* The mode in force: cfork_setmode()'s if the program called it (then
+ * *by_program is true), else CFORK_MODE's. */
+int cf_mode(bool *by_program);
+
+/* ---- late.c ---- */
+/* libcfork comes after libc in the symbol search order (dlopen, or a
+ * library's dependency): its wrappers are bypassed. */
+bool cf_loaded_late(void);
+/* Says so on stderr (once: called from the one-time set-up). */
+void cf_late_warn(void);
 
 /* ---- probe.c, tearing.c ---- */
 struct cfork_probe_path;

@@ -15,7 +15,9 @@
 #    handlers run in fork()'s order; a program linked to libcfork shares
 #    the shim's one libcfork; a set-user-ID program runs, without the
 #    shim (when this runs as root, which can make one);
-#  - the shim preloaded alone warns once and leaves fork() alone;
+#  - cfork_setmode() in the program overrides --mode for fork();
+#  - the shim preloaded alone warns once (the library, loaded after libc
+#    then, leaves the warning to it) and leaves fork() alone;
 #  - the shim exports exactly what it wraps.
 # tests/shim-probe does the work inside each program.
 
@@ -208,6 +210,11 @@ out=$("$run" --mode=direct --timeout=250 --on-timeout=fail --signal=40 \
 expect "options become the library's variables" '^direct 250 fail 40 1$' "$out"
 out=$("$run" --mode direct "$probe" report 2>&1)
 expect "--mode direct reaches the library" '^fork: method direct' "$out"
+# cfork_setmode() overrides CFORK_MODE for the shim's fork() too.
+out=$("$run" --mode direct "$probe" setmode quiesce 2>&1)
+expect "cfork_setmode(QUIESCE) over --mode direct" '^setmode: method quiesce coherent 1$' "$out"
+out=$("$run" --mode quiesce "$probe" setmode direct 2>&1)
+expect "cfork_setmode(DIRECT) over --mode quiesce" '^setmode: method direct' "$out"
 
 # ---- what is wrapped, and what is not --------------------------------------
 out=$("$probe" report 2>&1)
@@ -218,6 +225,7 @@ expect "under cfork-run: the shim is there" '^shim yes$' "$out"
 expect "fork(): status kept" '^fork: status 3$' "$out"
 expect "fork() is a coherent cfork()" '^fork: method quiesce coherent 1$' "$out"
 expect "one libcfork" '^libcfork objects 1$' "$out"
+refuse "libcfork preloaded ahead of libc: not late" 'libcfork: loaded after libc' "$out"
 out=$("$run" "$linked" report 2>&1)
 expect "a program linked to libcfork: still one libcfork" '^libcfork objects 1$' "$out"
 expect "... and its fork() is a cfork()" '^fork: method quiesce coherent 1$' "$out"
@@ -268,6 +276,7 @@ out=$(LD_PRELOAD=${user:+$user }$lib/libcfork-preload.so "$probe" report 2>&1)
 expect "shim alone: one warning" 'libcfork-preload: libcfork.so.0 comes after libc' "$out"
 n=$(printf '%s\n' "$out" | grep -c 'libcfork-preload:')
 [ "$n" = 1 ] && echo "ok: ... only once" || bad "shim alone: $n warnings"
+refuse "shim alone: the library leaves the warning to the shim" 'libcfork: loaded after libc' "$out"
 expect "shim alone: fork() stays libc's" '^fork: method none' "$out"
 expect "shim alone: fork() works" '^fork: status 3$' "$out"
 

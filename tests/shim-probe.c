@@ -8,6 +8,9 @@
  *
  *   report          shim yes|no, secure 0|1, libcfork objects mapped,
  *                   then one fork() and its method
+ *   setmode quiesce|direct
+ *                   cfork_setmode() (looked up too), then one fork() and
+ *                   its method
  *   env             LD_PRELOAD as this process sees it
  *   atfork          the order of two programs' worth of handlers around a
  *                   fork(), in the parent and in the child
@@ -108,6 +111,25 @@ static int cmd_report(void)
 		_exit(3);
 	printf("fork: status %d\n", wait_status(pid));
 	print_method("fork");
+	return 0;
+}
+
+static int cmd_setmode(const char *mode)
+{
+	int (*setmode)(int) = (int (*)(int))dlsym(RTLD_DEFAULT,
+						  "cfork_setmode");
+	if (!setmode) {
+		printf("setmode: no libcfork\n");
+		return 0;
+	}
+	CHECK(setmode(!strcmp(mode, "direct") ? CFORK_MODE_DIRECT
+					      : CFORK_MODE_QUIESCE) == 0);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	CHECK(wait_status(pid) == 0);
+	print_method("setmode");
 	return 0;
 }
 
@@ -247,6 +269,8 @@ int main(int argc, char **argv)
 		printf("LD_PRELOAD=[%s]\n", p ? p : "");
 		return 0;
 	}
+	if (!strcmp(cmd, "setmode") && argc == 3)
+		return cmd_setmode(argv[2]);
 	if (!strcmp(cmd, "atfork"))
 		return cmd_atfork();
 	if (!strcmp(cmd, "vfork"))

@@ -4,9 +4,10 @@
 # libcfork.so exports exactly its public API, and the manual names it.
 #
 # Exported (defined) dynamic symbols must be exactly:
-#   - every function declared in include/cfork.h, with a LIBCFORK_* default
-#     version (cfork itself: cfork@@LIBCFORK_0.1): the header is the API,
-#     so a function added to it and to lib/libcfork.map passes;
+#   - every function declared in include/cfork.h, with as default version
+#     the node that $nodes below gives it (the ABI history of
+#     lib/libcfork.map: a function added to the header needs a line
+#     there, and a released one never moves);
 #   - the deliberate interposers named in $interposers below, each with
 #     exactly the versions libc.so.6 gives that name, default or not: an
 #     interposer must catch every reference libc would have bound, and
@@ -19,6 +20,8 @@
 #   - the version nodes themselves.
 # Anything else is a leak from a missing "static" or visibility attribute,
 # and would become ABI the day it ships.
+#
+# Each LIBCFORK_* node after the first must inherit the one before it.
 #
 # Then every function declared in include/cfork.h must be named in man/:
 # a page of its own (man/NAME.3) or the NAME section of one.
@@ -125,6 +128,17 @@ if [ -z "$exported" ]; then
 	exit 99
 fi
 
+# The node each public function was added in, oldest first.
+nodes='cfork LIBCFORK_0.1
+cfork_last_report LIBCFORK_0.1
+cfork_last_stragglers LIBCFORK_0.1
+cfork_probe LIBCFORK_0.1
+cfork_getconfig LIBCFORK_0.2
+cfork_setmode LIBCFORK_0.2'
+node_of() {
+	printf '%s\n' "$nodes" | awk -v fn="$1" '$1 == fn { print $2 }'
+}
+
 # The glibc-named wrappers, by name.  Adding one is a decision: add it
 # here too.
 interposers='__cxa_finalize
@@ -197,9 +211,10 @@ allowed() {
 		return
 	fi
 	in_list "$name" "$functions" || return 1
+	node=$(node_of "$name")
 	case $1 in
-	cfork@*) [ "$1" = cfork@@LIBCFORK_0.1 ] ;;
-	*@@LIBCFORK_*|*@LIBCFORK_*) return 0 ;;  # older nodes stay in place
+	*@@*) [ -n "$node" ] && [ "$1" = "$name@@$node" ] ;;
+	*@LIBCFORK_*) return 0 ;;  # a superseded version stays in place
 	*) return 1 ;;
 	esac
 }
@@ -235,10 +250,13 @@ missing=$(
 		done
 	done
 	for fn in $functions; do
-		want="$fn@@LIBCFORK_*"
-		[ "$fn" = cfork ] && want=cfork@@LIBCFORK_0.1
-		printf '%s\n' "$exported" | grep -q -- "^$fn@@LIBCFORK_" ||
-			printf '%s   (include/cfork.h)\n' "$want"
+		node=$(node_of "$fn")
+		if [ -z "$node" ]; then
+			printf '%s@@?   (include/cfork.h; no node for it in tests/symbols.sh)\n' "$fn"
+			continue
+		fi
+		printf '%s\n' "$exported" | grep -qxF -- "$fn@@$node" ||
+			printf '%s   (include/cfork.h)\n' "$fn@@$node"
 	done
 )
 if [ -n "$extra" ]; then
@@ -253,6 +271,26 @@ if [ -n "$missing" ]; then
 	fail=1
 fi
 [ "$fail" = 0 ] && echo "exports: exactly the public API ($lib)"
+
+# ---- each node inherits the one before it ---------------------------------
+# readelf -V: "Name: LIBCFORK_0.2" then "Parent 1: LIBCFORK_0.1".
+if [ "$list_syms" = list_readelf ]; then
+	order=$(printf '%s\n' "$nodes" | awk '!seen[$2]++ { print $2 }')
+	parents=$("$READELF_BIN" -V -W "$lib" | awk '
+		/Name: LIBCFORK_/ { node = $NF; next }
+		/Parent 1:/ && node { print node, $NF }
+		{ node = "" }')
+	prev=
+	for n in $order; do
+		if [ -n "$prev" ] &&
+		   ! printf '%s\n' "$parents" | grep -qxF -- "$n $prev"; then
+			say "FAIL: version node $n does not inherit $prev"
+			fail=1
+		fi
+		prev=$n
+	done
+	[ "$fail" = 0 ] && echo "nodes: each inherits the one before it"
+fi
 
 # ---- every public function is in the manual ------------------------------
 if [ ! -d "$mandir" ] || [ -z "$(ls "$mandir" 2>/dev/null)" ]; then
