@@ -41,6 +41,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -122,6 +123,49 @@ static bool timer_helper(pid_t tid)
 	return set == 1ull << (32 - 1);
 }
 
+/* Queued real-time signals count against one RLIMIT_SIGPENDING for all of
+ * the user's processes, compared with the receiving process's limit: while
+ * other processes hold the count at ours, no request can be queued (EAGAIN)
+ * and the quiesce would wait for its bound.  The soft limit is then raised
+ * to the hard one until the quiesce ends, before the fork (which the child
+ * would inherit). */
+static struct rlimit sigpending_saved;
+static bool sigpending_raised;
+
+static bool raise_sigpending(void)
+{
+	struct rlimit r;
+	if (sigpending_raised || getrlimit(RLIMIT_SIGPENDING, &r) < 0 ||
+	    r.rlim_cur >= r.rlim_max)
+		return false;
+	sigpending_saved = r;
+	r.rlim_cur = r.rlim_max;
+	sigpending_raised = setrlimit(RLIMIT_SIGPENDING, &r) == 0;
+	return sigpending_raised;
+}
+
+static void restore_sigpending(void)
+{
+	if (sigpending_raised) {
+		setrlimit(RLIMIT_SIGPENDING, &sigpending_saved);
+		sigpending_raised = false;
+	}
+}
+
+static int queue_request(struct cf_thread *t, uint64_t id)
+{
+	int e;
+	do {
+		e = cf_sigqueue(atomic_load_explicit(&cf_hot.request_pid,
+						     memory_order_relaxed),
+				cf_hot.uid,
+				atomic_load_explicit(&t->tid,
+						     memory_order_relaxed),
+				cf_config()->signo, id);
+	} while (e == -EAGAIN && raise_sigpending());
+	return e;
+}
+
 static void send(struct cf_thread *t, struct round *r, uint64_t now)
 {
 	if (!t->classified) {
@@ -150,10 +194,7 @@ static void send(struct cf_thread *t, struct round *r, uint64_t now)
 		r->objects_fresh = true;
 	}
 	uint64_t id = cf_request_tag | ++cf_hot.request_id;
-	int e = cf_sigqueue(atomic_load_explicit(&cf_hot.request_pid,
-						 memory_order_relaxed), cf_hot.uid,
-			    atomic_load_explicit(&t->tid, memory_order_relaxed),
-			    cf_config()->signo, id);
+	int e = queue_request(t, id);
 	if (e == 0) {
 		t->sent = id;
 		t->sent_ns = now;
@@ -409,7 +450,16 @@ int cf_quiesce_init(void)
 	return cf_handler_install(cf_config()->signo);
 }
 
+static bool quiesce(struct cfork_report *st);
+
 bool cf_quiesce(struct cfork_report *st)
+{
+	bool coherent = quiesce(st);
+	restore_sigpending();
+	return coherent;
+}
+
+static bool quiesce(struct cfork_report *st)
 {
 	memset(st, 0, sizeof *st);
 	uint64_t t0 = cf_now_ns();
