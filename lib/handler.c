@@ -410,12 +410,16 @@ int cf_handler_install(int signo)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
-	/* sigfillset leaves out glibc's internal signals (SIGCANCEL and
-	 * SIGSETXID), which must stay deliverable.  The program's are let in
-	 * again once the thread parks (park_wait):
-	 * while it walks its stack every other signal is blocked, which makes
-	 * libunwind's masking around its locks free (cf_all_blocked). */
+	/* Every signal is blocked while the handler holds the table and walks
+	 * the stack, which also makes libunwind's masking around its locks
+	 * free (cf_all_blocked); the program's are let in again once the
+	 * thread parks (park_wait).  sigfillset leaves out glibc's internal
+	 * signals: SIGSETXID (33) stays deliverable (setuid in another thread
+	 * waits for every thread to take it, and its handler returns), but
+	 * SIGCANCEL (32) is added, as an asynchronous cancellation would
+	 * unwind the thread out of the handler with the table held. */
 	sigfillset(&sa.sa_mask);
+	sa.sa_mask.__val[0] |= 1ul << (32 - 1);
 	our_signo = signo;
 	cf_wipe_on_fork(&cf_hot, sizeof cf_hot);
 	return cf_sigmask_install(signo, &sa);
