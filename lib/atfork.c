@@ -206,6 +206,19 @@ static int add(void (*prepare)(void), void (*parent)(void),
 	return e;
 }
 
+/* A fully static link (-static, glibc's libc.a) cannot work: libcfork
+ * finds libc's functions in libc.so.6's dynamic symbol table, and its
+ * unwinder walks the objects the dynamic loader lists.  The link fails
+ * anyway, as libc.a's fork.o pulls in its own __register_atfork beside
+ * ours ("multiple definition"); this warning, which the linker prints
+ * when something references glibc's static-only __run_prefork_handlers
+ * (libc.a's fork() does, libc.so.6 exports no such name), says why. */
+__asm__(".section .gnu.warning.__run_prefork_handlers\n\t"
+	".string \"libcfork cannot be linked with -static (glibc's libc.a): "
+	"it needs libc.so.6 and the dynamic loader; link glibc dynamically "
+	"(see cfork(3), NOTES)\"\n\t"
+	".previous");
+
 /* dso is the caller's __dso_handle, which __cxa_finalize will be given
  * when the caller is unloaded. */
 __attribute__((visibility("default")))

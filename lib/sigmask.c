@@ -384,10 +384,11 @@ EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 }
 
 /* glibc 2.32 moved pthread_sigmask into libc under a new version; programs
- * built before that reference the old one. */
+ * built before that reference the old one.  A .symver directive, not the
+ * symver attribute, which clang ignores (and the version with it). */
 int cf_pthread_sigmask_225(int how, const sigset_t *set, sigset_t *old);
-EXPORT __attribute__((symver("pthread_sigmask@GLIBC_2.2.5")))
-int cf_pthread_sigmask_225(int how, const sigset_t *set, sigset_t *old)
+__asm__(".symver cf_pthread_sigmask_225, pthread_sigmask@GLIBC_2.2.5");
+EXPORT int cf_pthread_sigmask_225(int how, const sigset_t *set, sigset_t *old)
 {
 	return pthread_sigmask(how, set, old);
 }
@@ -635,8 +636,8 @@ EXPORT int pthread_cancel(pthread_t th)
 
 /* glibc 2.34 moved pthread_cancel into libc under a new version. */
 int cf_pthread_cancel_225(pthread_t th);
-EXPORT __attribute__((symver("pthread_cancel@GLIBC_2.2.5")))
-int cf_pthread_cancel_225(pthread_t th)
+__asm__(".symver cf_pthread_cancel_225, pthread_cancel@GLIBC_2.2.5");
+EXPORT int cf_pthread_cancel_225(pthread_t th)
 {
 	return pthread_cancel(th);
 }

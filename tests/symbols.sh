@@ -9,7 +9,10 @@
 #     lib/libcfork.map: a function added to the header needs a line
 #     there, and a released one never moves);
 #   - the deliberate interposers named in $interposers below, each with
-#     exactly the versions libc.so.6 gives that name, default or not: an
+#     exactly the versions libc.so.6 gives that name, default or not
+#     (pthread_sigmask@GLIBC_2.2.5 and pthread_cancel@GLIBC_2.2.5 too,
+#     which vanished in a clang build when made with the symver
+#     attribute, that clang ignores): an
 #     interposer must catch every reference libc would have bound, and
 #     must not become the default where libc has none -- with one
 #     deliberate exception: pthread_atfork, compat-only in glibc 2.34+, is
