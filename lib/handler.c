@@ -274,6 +274,12 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 		goto out_continue;
 	}
 
+	/* Parked already in this round, where the program's signals are let
+	 * in (after the stub, or at a jump), so ours too: a request sent
+	 * before it parked has nothing to decide, and a verdict now would
+	 * overwrite PARKED. */
+	if (parked_in == gen + 1)
+		goto out_done;
 	if (in_stub((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
 		cf_in_handler = nested;
 		park(t, gen, uc);
@@ -352,16 +358,15 @@ out_errno:
 		errno = saved_errno;
 }
 
-void cf_stub_arrive(uintptr_t *slot)
+/* A thread that was redirected leaves the libc call it was in, by its
+ * return (the stub) or by a jump over it: it parks if the round is still
+ * on.  The program's mask lets its signals in here, and a handler of its
+ * that left by longjmp would leave the table reference taken: it is held
+ * with every signal blocked, as in the signal handler. */
+static void arrive(void)
 {
-	int saved_errno = errno;    /* the libc function may have set it */
-	*slot = hijack.ra;
-	hijack.live = false;
 	if (!atomic_load_explicit(&cf_hot.active, memory_order_acquire))
-		goto out;
-	/* The program's mask lets its signals in here, and a handler of its
-	 * that left by longjmp would leave the table reference taken: it is
-	 * held with every signal blocked, as in the signal handler. */
+		return;
 	uint64_t all = ~0ull, mask;
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
 			(long)&mask, 8, 0, 0);
@@ -372,10 +377,12 @@ void cf_stub_arrive(uintptr_t *slot)
 	if (atomic_load_explicit(&cf_hot.active, memory_order_acquire))
 		t = cf_tasks_find(self_tid(atomic_load_explicit(
 			&cf_hot.request_pid, memory_order_relaxed)));
+	uint32_t outer = parked_in;
 	if (t) {
 		atomic_fetch_add_explicit(&cf_hot.stub_parks, 1,
 					  memory_order_relaxed);
 		count_parked(&(struct counted){ t, gen });
+		parked_in = gen + 1;     /* before our signal can come in */
 	} else {
 		atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	}
@@ -383,7 +390,26 @@ void cf_stub_arrive(uintptr_t *slot)
 			0);
 	if (t)
 		wait_release(gen, may_yield()); /* it was running the program */
-out:
+	parked_in = outer;
+}
+
+void cf_stub_arrive(uintptr_t *slot)
+{
+	int saved_errno = errno;    /* the libc function may have set it */
+	*slot = hijack.ra;
+	hijack.live = false;
+	arrive();
+	errno = saved_errno;
+}
+
+void cf_jump_leaving(uintptr_t target_sp)
+{
+	/* The slot lies in the frame of the redirected call's caller: a jump
+	 * to a frame above it (the stack grows down) leaves that call. */
+	if (!hijack.live || target_sp <= hijack.slot || !take_back_hijack())
+		return;
+	int saved_errno = errno;
+	arrive();
 	errno = saved_errno;
 }
 

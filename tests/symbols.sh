@@ -147,6 +147,12 @@ node_of() {
 interposers='__cxa_finalize
 __register_atfork
 pthread_atfork'
+# lib/jump.c: a longjmp over a redirected return parks the thread.
+interposers="$interposers
+__longjmp_chk
+_longjmp
+longjmp
+siglongjmp"
 # lib/sigmask.c: the signal API, so that the quiesce signal stays
 # deliverable and ours, and handlers wait while their thread is stopped.
 interposers="$interposers
