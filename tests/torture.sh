@@ -10,15 +10,18 @@
 # several minutes.
 runs=40
 cforks=500
-while getopts r:n: opt; do
-	case $opt in
-	r) runs=$OPTARG ;;
-	n) cforks=$OPTARG ;;
-	*) echo "usage: $0 [-r RUNS] [-n CFORKS] [TORTURE_OPTION...]" >&2
-	   exit 2 ;;
+while [ $# -gt 1 ]; do
+	case $1 in
+	-r) runs=$2 ;;
+	-n) cforks=$2 ;;
+	*) break ;;
 	esac
+	shift 2
 done
-shift $((OPTIND - 1))
+case $runs$cforks in
+*[!0-9]*|'') echo "usage: $0 [-r RUNS] [-n CFORKS] [TORTURE_OPTION...]" >&2
+	exit 2 ;;
+esac
 prog=${top_builddir:-.}/tests/torture
 [ -x "$prog" ] || { echo "$0: $prog not built" >&2; exit 99; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-torture.XXXXXX") || exit 99
