@@ -36,8 +36,8 @@
  * every thread's stack when gdb is installed.
  *
  * Usage: torture [-s SEED] [-n CFORKS] [-t THREADS] [-k KIND,...]
- *                [-x KIND,...] [-a stub,held|none] [-H HOGS] [-W] [-d] [-c]
- *                [-v] [-g] [-w SECONDS] [-l]
+ *                [-x KIND,...] [-a stub,held,async|none] [-H HOGS] [-W]
+ *                [-d] [-c] [-v] [-g] [-w SECONDS] [-l]
  *   -s  the seed (default: from the clock); "torture: seed S" comes first,
  *       and -s S with the same other options builds the same mix again
  *   -n  cforks by the main thread (200)
@@ -48,7 +48,9 @@
  *       libcfork's return stub (a known bug: the jump leaks a count, and
  *       every later cfork waits a second and is not coherent); "held", a
  *       program handler libcfork's trampoline holds (it never runs);
- *       "none".  Jumps that cross either are counted and printed.  A jump
+ *       "async", no asynchronous cancellation (which can leave the stub
+ *       as a jump does); "none".  Jumps that cross either are counted
+ *       and printed, and so are cancellations through the stub.  A jump
  *       that would leave another handler's frame (its signal lost, with or
  *       without libcfork) is never made.
  *   -H  CPU hog threads in the hog process (default: 0 to 3, from the seed)
@@ -106,10 +108,10 @@ static int ncforks = 200, nthreads = -1, nhogs = -1, watch_s = 60;
 static bool deaf, cont, verbose, no_writer, mode_forced, gdb_stall;
 static uint64_t kinds_allowed = ~0ull;
 /* -a: the known library bugs a jump out of a handler steers clear of. */
-enum { AVOID_STUB = 1, AVOID_HELD = 2 };
+enum { AVOID_STUB = 1, AVOID_HELD = 2, AVOID_ASYNC = 8 };
 static unsigned avoid = AVOID_STUB;
 static _Atomic uint64_t jumps_stub, jumps_held, withheld_stub, withheld_held,
-	withheld_frame;
+	withheld_frame, cancels_stub, cancels_handler;
 static char replay[1024];
 
 /* Random numbers: splitmix64, one state per user, all from the seed. */
@@ -464,6 +466,17 @@ violation(const struct sib *t, const char *fmt, ...)
 			fprintf(stderr, "  note: %" PRIu64 " jumps out of handlers "
 				"so far crossed libcfork's return stub (a known "
 				"bug: leaks cf_hot.users)\n", js);
+		uint64_t cs = atomic_load(&cancels_stub);
+		if (cs)
+			fprintf(stderr, "  note: %" PRIu64 " cancellations so far "
+				"unwound through libcfork's return stub (the "
+				"known leak of cf_hot.users, by cancellation)\n",
+				cs);
+		uint64_t ch = atomic_load(&cancels_handler);
+		if (ch)
+			fprintf(stderr, "  note: %" PRIu64 " cancellations so far "
+				"unwound through libcfork's signal handler (before "
+				"it parks, that leaks cf_hot.users)\n", ch);
 		if (jh)
 			fprintf(stderr, "  note: %" PRIu64 " jumps out of handlers "
 				"so far crossed a program handler held by "
@@ -556,6 +569,7 @@ static void check_hv(void)
  * for it), and the two waits of its trampoline before a program handler
  * (a handler held there that a nested handler jumps over never runs). */
 static uintptr_t stub_lo[2], stub_hi[2], held_ret[2];
+static uintptr_t handler_lo, handler_hi;   /* libcfork's signal handler */
 static uintptr_t restorer;       /* the return address of a signal frame */
 /* libcfork's cf_hot (lib/internal.h): its fifth word counts the handlers
  * that use the thread table, which every quiesce first waits (up to a
@@ -608,7 +622,11 @@ static void find_lib_symbols(void)
 				park_hold = v;
 			else if (!strcmp(n, "cf_restart_hold"))
 				restart_hold = v;
-			else if (!strcmp(n, "cf_hot") && sym[k].st_size >= 20)
+			else if (!strcmp(n, "handler") &&
+				 ELF64_ST_TYPE(sym[k].st_info) == STT_FUNC) {
+				handler_lo = v;
+				handler_hi = v + sym[k].st_size;
+			} else if (!strcmp(n, "cf_hot") && sym[k].st_size >= 20)
 				cf_hot_words = (const _Atomic uint32_t *)v;
 		}
 	}
@@ -1937,6 +1955,7 @@ static const char *const cv_name[NCV] = {
 
 struct victim {
 	int v;
+	uintptr_t frame;                   /* victim_main's */
 	_Atomic int ready, cleanups;
 	pthread_mutex_t m;
 	pthread_cond_t c;
@@ -1947,6 +1966,22 @@ static void victim_cleanup(void *arg)
 {
 	struct victim *h = arg;
 	atomic_fetch_add(&h->cleanups, 1);
+	/* Run by the unwinder, whose frames lie below those it unwinds:
+	 * did the cancellation leave libcfork's return stub, or its signal
+	 * handler (SIGCANCEL is the one signal that handler lets in), as a
+	 * jump out would? */
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	bool stub = false, handler = false;
+	for (uintptr_t p = sp; know_lib && p + 8 <= h->frame &&
+	     p < sp + 65536; p += 8) {
+		uintptr_t w = *(const uintptr_t *)p;
+		stub |= in_stub(w);
+		handler |= w > handler_lo && w < handler_hi;
+	}
+	if (stub)
+		atomic_fetch_add(&cancels_stub, 1);
+	if (handler)
+		atomic_fetch_add(&cancels_handler, 1);
 	if (h->v == CV_COND)
 		pthread_mutex_unlock(&h->m);
 }
@@ -1954,6 +1989,7 @@ static void victim_cleanup(void *arg)
 static void *victim_main(void *arg)
 {
 	struct victim *h = arg;
+	h->frame = (uintptr_t)__builtin_frame_address(0);
 	if (h->v == CV_COND)
 		pthread_mutex_lock(&h->m);
 	pthread_cleanup_push(victim_cleanup, h);
@@ -2017,6 +2053,8 @@ static void op_cancel(struct sib *t)
 	struct victim h;
 	memset(&h, 0, sizeof h);
 	h.v = (int)rnd(&t->rng, NCV);
+	if (h.v == CV_ASYNC && (avoid & AVOID_ASYNC))
+		h.v = CV_TESTCANCEL;
 	pthread_mutex_init(&h.m, NULL);
 	pthread_cond_init(&h.c, NULL);
 	sem_init(&h.s, 0, 0);
@@ -3237,7 +3275,7 @@ static int count_tasks(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-s SEED] [-n CFORKS] [-t THREADS] "
-		"[-k KIND,...] [-x KIND,...] [-a stub,held|none] [-H HOGS] [-W] "
+		"[-k KIND,...] [-x KIND,...] [-a stub,held,async|none] [-H HOGS] [-W] "
 		"[-d] [-c] [-v] [-g] [-w SECONDS] [-l]\n",
 		argv0);
 	exit(T_ERROR);
@@ -3371,6 +3409,8 @@ int main(int argc, char **argv)
 				avoid |= AVOID_STUB;
 			if (strstr(optarg, "held"))
 				avoid |= AVOID_HELD;
+			if (strstr(optarg, "async"))
+				avoid |= AVOID_ASYNC;
 			break;
 		case 'H': nhogs = atoi(optarg); break;
 		case 'W': no_writer = true; break;
@@ -3663,9 +3703,12 @@ int main(int argc, char **argv)
 	printf("torture: seed %" PRIu64 ": jumps across libcfork's stub %" PRIu64
 	       " (withheld %" PRIu64 "), across a held handler %" PRIu64
 	       " (withheld %" PRIu64 "); withheld over another handler's "
-	       "frame %" PRIu64 "\n", seed, atomic_load(&jumps_stub),
-	       atomic_load(&withheld_stub), atomic_load(&jumps_held),
-	       atomic_load(&withheld_held), atomic_load(&withheld_frame));
+	       "frame %" PRIu64 "; cancellations through the stub %" PRIu64
+	       ", through libcfork's handler %" PRIu64 "\n", seed,
+	       atomic_load(&jumps_stub), atomic_load(&withheld_stub),
+	       atomic_load(&jumps_held), atomic_load(&withheld_held),
+	       atomic_load(&withheld_frame), atomic_load(&cancels_stub),
+	       atomic_load(&cancels_handler));
 	printf("torture: seed %" PRIu64 ": signals sent/delivered:", seed);
 	for (int s = 0; s < NSLOT; s++)
 		printf(" %s %" PRIu64 "/%" PRIu64, slot_name[s], sent[s], recv[s]);
