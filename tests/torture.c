@@ -376,6 +376,7 @@ struct sib {
 	int nco, co_cur;
 
 	struct forker *forker;
+	uint64_t run0, wait0;              /* schedstat before main's cfork */
 };
 
 static struct sib *sibs;
@@ -2567,6 +2568,35 @@ static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 	_exit(0);
 }
 
+/* Time on a CPU and waiting for one, from /proc/self/task/TID/schedstat. */
+static bool schedstat(pid_t tid, uint64_t *run, uint64_t *wait)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	unsigned long long r, w;
+	if (sscanf(buf, "%llu %llu", &r, &w) != 2)
+		return false;
+	*run = r;
+	*wait = w;
+	return true;
+}
+
+static void schedstat_all(void)
+{
+	for (int i = 0; i < nsibs; i++)
+		if (!schedstat(atomic_load(&sibs[i].tid), &sibs[i].run0,
+			       &sibs[i].wait0))
+			sibs[i].run0 = sibs[i].wait0 = 0;
+}
+
 static void symbolize(char *out, size_t len, uintptr_t a)
 {
 	Dl_info di;
@@ -2612,6 +2642,18 @@ static void print_report(const struct forker *f, const struct cfork_report *r)
 			describe_thread(stderr, t);
 			fputc('\n', stderr);
 		}
+		uint64_t run, wait;
+		if (schedstat(s[i].tid, &run, &wait)) {
+			if (t && !f->t && t->run0)
+				fprintf(stderr, "    during this cfork it ran %.1f ms "
+					"and waited %.1f ms for a CPU\n",
+					(double)(run - t->run0) / 1e6,
+					(double)(wait - t->wait0) / 1e6);
+			else
+				fprintf(stderr, "    in its life it ran %.1f ms and "
+					"waited %.1f ms for a CPU\n",
+					(double)run / 1e6, (double)wait / 1e6);
+		}
 		for (unsigned k = 0; k < s[i].depth && k < CFORK_STACK_MAX; k++) {
 			char b[160];
 			symbolize(b, sizeof b, s[i].stack[k]);
@@ -2624,6 +2666,7 @@ static struct sib *deaf_sib;
 static bool have_cforker;
 
 static uint32_t users_before;
+
 
 static uint32_t hot_users(void)
 {
@@ -2700,6 +2743,8 @@ static void one_cfork(struct forker *f, int i)
 	if (!f->t)
 		fflush(stdout);
 	users_before = hot_users();
+	if (!f->t)
+		schedstat_all();
 	pid_t pid = cfork();
 	if (pid == 0)
 		child_main(f, i, acts);
