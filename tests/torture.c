@@ -1599,7 +1599,7 @@ static void op_sigsuspend(struct sib *t)
 	atomic_store(&t->swait, SW_NONE);
 	if (r != -1 || e != EINTR)
 		violation(t, "sigsuspend returned %d (%s)", r, strerror(e));
-	else if (!handler_ran(t, h0))
+	else if (!handler_ran(t, h0) && !eintr_explained(t))
 		violation(t, "sigsuspend ended with no program handler run");
 }
 
@@ -1613,7 +1613,7 @@ static void op_pause(struct sib *t)
 	atomic_store(&t->swait, SW_NONE);
 	if (r != -1 || e != EINTR)
 		violation(t, "pause returned %d (%s)", r, strerror(e));
-	else if (!handler_ran(t, h0))
+	else if (!handler_ran(t, h0) && !eintr_explained(t))
 		violation(t, "pause ended with no program handler run");
 }
 
