@@ -128,6 +128,13 @@ void cf_wait_release(uint32_t gen)
 	wait_release(gen, false);
 }
 
+bool cf_parked(void)
+{
+	uint32_t in = parked_in;
+	return in && atomic_load_explicit(&cf_hot.release_gen,
+					  memory_order_acquire) == in - 1;
+}
+
 void cf_park_hold(void)
 {
 	uint32_t in = parked_in;
@@ -400,6 +407,11 @@ void cf_stub_arrive(uintptr_t *slot)
 	hijack.live = false;
 	arrive();
 	errno = saved_errno;
+}
+
+void cf_hijack_drop(void)
+{
+	take_back_hijack();
 }
 
 void cf_jump_leaving(uintptr_t target_sp)

@@ -223,6 +223,11 @@ void cf_wait_release(uint32_t gen);
 /* Before a program's handler (sigmask.c): if the signal came to a thread
  * parked in a round that is still on, wait until it is released. */
 void cf_park_hold(void);
+/* Is this thread parked in a round that is still on? */
+bool cf_parked(void);
+/* Takes back this thread's redirected return, if any (before glibc's
+ * cancellation handler, which may unwind through it). */
+void cf_hijack_drop(void);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 /* A longjmp is about to move the stack pointer to target_sp: if that

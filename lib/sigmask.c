@@ -203,16 +203,29 @@ static bool is_handler(void *fn)
 static void call_held(void *fn, int sig, siginfo_t *si, void *ctx)
 {
 	int saved_errno = errno;   /* the waits may set it */
-	cf_park_hold();
-	void *token = cf_restart_hold();
-	/* On top of libcfork's handler the thread's mask blocks our signal;
-	 * the program's handler runs with it let in, as everywhere in the
-	 * program.  (A handler that leaves with longjmp keeps the mask it ran
-	 * with.) */
-	int ours_now = atomic_load_explicit(&ours, memory_order_relaxed);
-	if (ours_now) {
-		uint64_t one = 1ull << (ours_now - 1);
-		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&one,
+	int o = atomic_load_explicit(&ours, memory_order_relaxed);
+	uint64_t one = o ? 1ull << (o - 1) : 0;
+	void *token = NULL;
+	/* Inside libcfork's code (a park, a continued call: our signal is
+	 * blocked there), or parked after the stub or a jump, the handler
+	 * may have to wait for the release.  Nothing runs on top of the wait:
+	 * a handler that jumped out of it would skip this one, held before
+	 * it began, and its signal would be lost.  Signals that came during
+	 * the wait are blocked in this handler, as if they had come just
+	 * after it: the program's order. */
+	if ((cf_program_mask(ctx) & one) || cf_parked()) {
+		uint64_t all = ~0ull, mask, pending = 0;
+		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
+				(long)&mask, 8, 0, 0);
+		cf_park_hold();
+		token = cf_restart_hold();
+		cf_raw_syscall6(SYS_rt_sigpending, (long)&pending, 8, 0, 0, 0,
+				0);
+		/* Our signal is let in, as everywhere in the program.  (A
+		 * handler that leaves with longjmp keeps the mask it ran
+		 * with.) */
+		mask = (mask | pending) & ~one;
+		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask,
 				0, 8, 0, 0);
 	}
 	if (errno != saved_errno)
@@ -569,6 +582,9 @@ static _Atomic int cancel_state;          /* 0, 1: wrapping, 2: wrapped */
  * its continued call awake, as the claims need. */
 static void cancel_trampoline(int sig, siginfo_t *si, void *ctx)
 {
+	/* The unwinder cannot step through the stub: a return redirected in
+	 * this thread is taken back before a cancellation may unwind it. */
+	cf_hijack_drop();
 	call_held(glibc_cancel_handler, sig, si, ctx);
 }
 
