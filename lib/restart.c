@@ -259,11 +259,15 @@ static void sleep_end(struct sleeper *s, uint64_t mask)
 	atomic_store_explicit(&s->tid, 0, memory_order_release);
 }
 
+/* Program handlers run on top of this thread's continued calls. */
+static CF_TLS uint32_t handlers_run;
+
 void *cf_restart_hold(void)
 {
 	struct sleeper *s = mine;
 	if (!s)
 		return NULL;
+	handlers_run++;
 	/* 0: an outer handler holds it already, or the call is over. */
 	uint32_t was = atomic_exchange(&s->state, 0);
 	if (was == 0)
@@ -424,9 +428,18 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 	if (block) {
 		r = cf_raw_syscall6(SYS_restart_syscall, 0, 0, 0, 0, 0, 0);
 	} else {
+		/* A signal that ran no handler of the program (one it
+		 * ignores, queued because a thread of ours had every signal
+		 * blocked; glibc's SIGSETXID) ends epoll_wait and
+		 * sigtimedwait with EINTR all the same: the call is made
+		 * again, as the kernel restarts the others. */
 		struct masks m;
 		block_ours(nr, a, &m);
-		r = cf_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		uint32_t before = handlers_run;
+		do
+			r = cf_raw_syscall6(nr, a[0], a[1], a[2], a[3], a[4],
+					    a[5]);
+		while (r == -EINTR && handlers_run == before);
 	}
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
 			0, 8, 0, 0);
