@@ -1,20 +1,28 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The part of tests/torture that make check runs: four fixed seeds, 80
-# cforks each (320 in all, 10 to 25 s), each mix checked as make torture
-# checks its random ones.  A failure prints the seed and the command that
-# replays it.
-# Until the library bugs that make torture finds are fixed, the mixes
-# steer clear of them: no "cforker" (a second thread calling cfork: its
-# children's SIGCHLD makes siblings' continued calls fail with EINTR), no
-# asynchronous cancellation (it can leave libcfork's handler holding a
-# count that every later quiesce waits for), and no jump over a handler
-# libcfork's trampoline holds (that handler never runs).  See README,
-# Tests.
+# The part of tests/torture that make check runs: four fixed seeds of the
+# whole mix, 80 cforks each, then the mixes in which make torture found a
+# library bug, each on the seed that found it (the fix's regression test):
+#  - -k epoll,cforker: a sibling's cfork child's SIGCHLD ended a continued
+#    epoll_pwait with EINTR (the main thread had every signal blocked);
+#  - -k longjmp: a handler held while its thread counted as stopped was
+#    skipped by another that jumped, and its signal lost;
+#  - seed 669454916: an asynchronous cancellation out of libcfork's
+#    handler left a count that every later quiesce waited for;
+#  - -k coro,siglongjmp: jumps and coroutine switches out of handlers on
+#    top of continued calls.
+# A failure prints the seed and the command that replays it.
 bindir=${top_builddir:-.}/tests
 status=0
+run() {
+	"$bindir/torture" "$@" || status=1
+}
 for seed in 11 12 13 14; do
-	"$bindir/torture" -s $seed -n 80 -x cforker -a stub,held,async ||
-		status=1
+	run -s $seed -n 80
 done
+run -s 2 -n 150 -k epoll,cforker -t 2 -H 0 -W
+run -s 2 -n 150 -k sigwait,cforker -t 2 -H 0 -W
+run -s 3 -n 100 -k longjmp
+run -s 669454916 -n 150
+run -s 5 -n 100 -k coro,siglongjmp
 exit $status

@@ -111,7 +111,7 @@ static bool deaf, cont, verbose, no_writer, mode_forced, gdb_stall;
 static uint64_t kinds_allowed = ~0ull;
 /* -a: the known library bugs a jump out of a handler steers clear of. */
 enum { AVOID_STUB = 1, AVOID_HELD = 2, AVOID_ASYNC = 8 };
-static unsigned avoid = AVOID_STUB;
+static unsigned avoid;
 static _Atomic uint64_t jumps_stub, jumps_held, withheld_stub, withheld_held,
 	withheld_frame, cancels_stub, cancels_handler;
 static char replay[1024];
@@ -273,6 +273,9 @@ static int slot_of(int sig)
 
 /* The handlers' flags, from the seed. */
 static bool h_restart, h_fill;
+/* libcfork's signal, which it keeps out of handlers' masks: a handler that
+ * blocks every signal blocks it itself, with a raw system call. */
+static uint64_t cfork_sig_bit;
 static uint64_t slack_ns;        /* what nanosleep's rem may exceed by */
 static uint64_t h_spin_ns, alt_spin_ns;
 
@@ -767,6 +770,11 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 		errno = saved;
 		return;
 	}
+	/* Blocking every signal, this handler may not be stopped inside
+	 * (the child checks that none is half done): libcfork keeps its own
+	 * signal out of sa_mask, so the handler blocks it here. */
+	if (h_fill)
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &cfork_sig_bit, NULL, 8);
 	t->hdepth++;
 	t->in_handler = 1;
 	atomic_fetch_add(&t->hruns, 1);
@@ -833,6 +841,9 @@ jump_out:
 
 static void install_handlers(void)
 {
+	struct cfork_config cc;
+	CHECK(cfork_getconfig(&cc, sizeof cc) == 0);
+	cfork_sig_bit = 1ull << (cc.signo - 1);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_signal;
