@@ -16,9 +16,7 @@
  */
 #include "config.h"
 
-#include <poll.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,7 +25,7 @@
 #include <time.h>
 
 #include "cfork.h"
-#include "test.h"
+#include "run.h"
 
 /* ---- the copy of the program that runs one case ---- */
 
@@ -164,7 +162,7 @@ static int child_main(char **argv)
 /* ---- the driver ---- */
 
 struct scenario {
-	const char *vars[4];       /* NAME=VALUE, up to 4 */
+	const char *vars[5];       /* NAME=VALUE, up to 4, NULL-ended */
 	const char *block;         /* none, all, default, or a number */
 	const char *activity;      /* spin, sleep */
 	const char *expect;        /* child, eagain */
@@ -175,87 +173,14 @@ struct scenario {
 	bool tight;
 };
 
-struct output {
-	int status;
-	char out[4096], err[8192];
-	size_t nout, nerr;
-};
-
 static const char *self;
 
-static void drain(int *fd, char *buf, size_t cap, size_t *len)
+static void run_case(const struct scenario *c, struct t_output *o)
 {
-	char tmp[1024];
-	ssize_t n = read(*fd, tmp, sizeof tmp);
-	if (n <= 0) {
-		close(*fd);
-		*fd = -1;
-		return;
-	}
-	size_t k = (size_t)n;
-	if (k > cap - 1 - *len)
-		k = cap - 1 - *len;
-	memcpy(buf + *len, tmp, k);
-	*len += k;
-	buf[*len] = '\0';
-}
-
-static void run_case(const struct scenario *c, struct output *o)
-{
-	extern char **environ;
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	char **env = calloc(n + 5, sizeof *env);
-	CHECK(env != NULL);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "CFORK_", 6) ||
-		    !strncmp(environ[i], "CFORK_TEST_", 11))
-			env[m++] = environ[i];
-	for (int i = 0; i < 4 && c->vars[i]; i++)
-		env[m++] = (char *)c->vars[i];
-
-	int po[2], pe[2];
-	CHECK(pipe(po) == 0 && pipe(pe) == 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-	posix_spawn_file_actions_addclose(&fa, po[0]);
-	posix_spawn_file_actions_addclose(&fa, pe[0]);
 	char *argv[] = { (char *)self, "--child", c->tight ? "0" : "3",
 			 (char *)c->block,
 			 (char *)c->activity, (char *)c->expect, NULL };
-	pid_t pid;
-	int e = posix_spawn(&pid, self, &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	free(env);
-	close(po[1]);
-	close(pe[1]);
-	if (e)
-		DIE("posix_spawn %s: %s", self, strerror(e));
-
-	memset(o, 0, sizeof *o);
-	int fo = po[0], fe = pe[0];
-	while (fo >= 0 || fe >= 0) {
-		struct pollfd p[2] = { { fo, POLLIN, 0 }, { fe, POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			DIE("poll: %s", strerror(errno));
-		if (fo >= 0 && p[0].revents)
-			drain(&fo, o->out, sizeof o->out, &o->nout);
-		if (fe >= 0 && p[1].revents)
-			drain(&fe, o->err, sizeof o->err, &o->nerr);
-	}
-	CHECK(waitpid(pid, &o->status, 0) == pid);
-}
-
-static int count(const char *s, const char *what)
-{
-	int n = 0;
-	for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
-		n++;
-	return n;
+	t_run(argv, c->vars, o);
 }
 
 /* CFORK_DEBUG=1 among the variables: its lines, not silence, are
@@ -307,12 +232,12 @@ static void describe(const struct scenario *c, FILE *f)
 
 static bool check_case(const struct scenario *c)
 {
-	struct output o;
+	struct t_output o;
 	run_case(c, &o);
 	bool ok = WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0;
 	const char *why = ok ? NULL : "the copy failed";
 	/* One message, at load, naming the variable; none for good values. */
-	int msgs = count(o.err, "libcfork:");
+	int msgs = t_count(o.err, "libcfork:");
 	bool debug = debug_on(c);
 	if (ok && debug) {
 		why = check_debug(c, o.err);

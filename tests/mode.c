@@ -16,12 +16,11 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <sys/wait.h>
 
 #include "cfork.h"
-#include "test.h"
+#include "run.h"
 
 static void get(struct cfork_config *c)
 {
@@ -164,56 +163,14 @@ static int child_main(const char *which)
 	return T_PASS;
 }
 
-/* Runs this program with --child WHICH and the CFORK_ variables given
- * (every other one removed); returns its exit status, and its stderr. */
-static int run_child(const char *self, const char *which,
-		     const char *const *vars, char *err, size_t cap)
-{
-	extern char **environ;
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	char **env = calloc(n + 8, sizeof *env);
-	CHECK(env != NULL);
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "CFORK_", 6) ||
-		    !strncmp(environ[i], "CFORK_TEST_", 11))
-			env[m++] = environ[i];
-	for (size_t i = 0; vars[i]; i++)
-		env[m++] = (char *)vars[i];
-
-	int pe[2];
-	CHECK(pipe(pe) == 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-	posix_spawn_file_actions_addclose(&fa, pe[0]);
-	char *argv[] = { (char *)self, "--child", (char *)which, NULL };
-	pid_t pid;
-	int e = posix_spawn(&pid, self, &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	free(env);
-	close(pe[1]);
-	if (e)
-		DIE("posix_spawn %s: %s", self, strerror(e));
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(pe[0], err + len, cap - 1 - len)) > 0)
-		len += (size_t)r;
-	err[len] = '\0';
-	close(pe[0]);
-	int status;
-	CHECK(waitpid(pid, &status, 0) == pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : T_ERROR;
-}
 
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--child"))
 		return child_main(argv[2]);
 	t_alarm(120);
-	static char self[4096], err[16384];
+	static char self[4096];
+	static struct t_output o;
 	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
 	CHECK(len > 0);
 	self[len] = '\0';
@@ -228,12 +185,15 @@ int main(int argc, char **argv)
 		const char *const *vars;
 	} runs[] = { { "set", set }, { "default", none } };
 	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
-		int status = run_child(self, runs[i].which, runs[i].vars, err,
-				       sizeof err);
-		if (status != T_PASS || strstr(err, "libcfork:")) {
+		char *args[] = { self, "--child", (char *)runs[i].which,
+				 NULL };
+		t_run(args, runs[i].vars, &o);
+		int status = WIFEXITED(o.status) ? WEXITSTATUS(o.status)
+						 : T_ERROR;
+		if (status != T_PASS || strstr(o.err, "libcfork:")) {
 			fprintf(stderr, "FAIL: the copy with %s variables: "
 				"exit status %d, stderr:\n%s", runs[i].which,
-				status, err);
+				status, o.err);
 			return status == T_PASS ? T_FAIL : status;
 		}
 	}

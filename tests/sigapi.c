@@ -21,7 +21,6 @@
 
 #include <pthread.h>
 #include <setjmp.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -29,12 +28,11 @@
 #include <ucontext.h>
 
 #include "cfork.h"
-#include "test.h"
+#include "run.h"
 
 #define OURS (SIGRTMAX - 6)             /* the default CFORK_SIGNAL */
 #define MAX_THREADS 16
 
-extern char **environ;
 int __sigpause(int sig_or_mask, int is_sig);   /* glibc's, both flavours */
 
 static _Atomic int started;
@@ -269,36 +267,19 @@ static int quiet(void)
 	return T_PASS;
 }
 
-/* Runs this program with mode and returns how many of the lines it wrote
- * on stderr say that the program uses the signal. */
+/* Runs this program with mode (and libcfork's default settings) and
+ * returns how many of the lines it wrote on stderr say that the program
+ * uses the signal. */
 static int lines_saying_shared(const char *self, const char *mode)
 {
-	int p[2];
-	CHECK(pipe(p) == 0);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-	posix_spawn_file_actions_addclose(&fa, p[0]);
+	static struct t_output o;
 	char *argv[] = { (char *)self, (char *)mode, NULL };
-	pid_t pid;
-	CHECK(posix_spawn(&pid, self, &fa, NULL, argv, environ) == 0);
-	close(p[1]);
-	char buf[8192];
-	size_t len = 0;
-	ssize_t got;
-	while ((got = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)got;
-	buf[len] = '\0';
-	close(p[0]);
-	int st;
-	CHECK(waitpid(pid, &st, 0) == pid);
-	fputs(buf, stderr);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		DIE("%s %s: status %#x", self, mode, st);
-	int n = 0;
-	for (const char *q = buf; (q = strstr(q, "which libcfork uses")); q++)
-		n++;
-	return n;
+	t_run(argv, NULL, &o);
+	fputs(o.out, stdout);
+	fputs(o.err, stderr);
+	if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0)
+		DIE("%s %s: status %#x", self, mode, o.status);
+	return t_count(o.err, "which libcfork uses");
 }
 
 int main(int argc, char **argv)
