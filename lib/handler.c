@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -412,6 +413,39 @@ void cf_stub_arrive(uintptr_t *slot)
 void cf_hijack_drop(void)
 {
 	take_back_hijack();
+}
+
+/* Threads asked to cancel (their pthread_t), newest last: a ring, so that
+ * one of a thread since gone can only cost a thread that reuses its
+ * descriptor redirects, for a while. */
+#define CANCELS 64
+static _Atomic uintptr_t cancels[CANCELS];
+static _Atomic uint32_t cancels_next;
+
+void cf_cancel_noted(uintptr_t thread)
+{
+	uint32_t i = atomic_fetch_add(&cancels_next, 1) % CANCELS;
+	atomic_store(&cancels[i], thread);
+	/* A redirect made before this was seen is undone at the release
+	 * of its round: wait for it, if a round is on. */
+	uint32_t gen = atomic_load(&cf_hot.release_gen);
+	while (atomic_load(&cf_hot.active) &&
+	       atomic_load(&cf_hot.release_gen) == gen) {
+		atomic_store(&cf_hot.release_sleepers, 1);
+		if (atomic_load(&cf_hot.release_gen) != gen)
+			break;
+		cf_futex_wait(&cf_hot.release_gen, gen, 0);
+	}
+}
+
+bool cf_cancel_requested(void)
+{
+	uintptr_t self = (uintptr_t)pthread_self();
+	for (unsigned i = 0; i < CANCELS; i++)
+		if (atomic_load_explicit(&cancels[i], memory_order_relaxed) ==
+		    self)
+			return true;
+	return false;
 }
 
 void cf_jump_leaving(uintptr_t target_sp)

@@ -228,6 +228,12 @@ bool cf_parked(void);
 /* Takes back this thread's redirected return, if any (before glibc's
  * cancellation handler, which may unwind through it). */
 void cf_hijack_drop(void);
+/* pthread_cancel(thread) is about to be made: that thread is never
+ * redirected again, and a round under way is waited for (its redirects
+ * are undone when it ends). */
+void cf_cancel_noted(uintptr_t thread);
+/* Was the calling thread asked to cancel? */
+bool cf_cancel_requested(void);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
 /* A longjmp is about to move the stack pointer to target_sp: if that

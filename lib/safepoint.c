@@ -259,11 +259,17 @@ static bool run_safe(const struct judge *j, const struct cf_frame *caller,
 
 /* The caller's stack pointer is the run's outermost frame's CFA; on
  * x86-64 the return address sits just below it. */
+/* Never a return into libcfork itself (glibc's cancellation handler,
+ * called by the trampoline): its own code decides where it stops, and an
+ * unwind that starts there (a cancellation) could not step through the
+ * stub.  Nor in a thread asked to cancel: its cancellation may unwind
+ * from any cancellation point inside the call. */
 static bool hijack_at(const struct cf_frame *caller, struct cf_hijack *hj)
 {
 	uintptr_t slot = caller->sp - sizeof(uintptr_t);
-	if (shadow_stack || caller->exact_ip ||
-	    caller->ip == (uintptr_t)cf_stub ||
+	const struct cf_object *o = cf_objects_find(caller->ip);
+	if (shadow_stack || caller->exact_ip || !o || o->kind == CF_OBJ_SELF ||
+	    cf_cancel_requested() ||
 	    !cf_mem_readable(slot, sizeof(uintptr_t)) ||
 	    *(const uintptr_t *)slot != caller->ip || !after_call(caller->ip))
 		return false;

@@ -647,6 +647,7 @@ EXPORT int pthread_cancel(pthread_t th)
 	resolve();
 	if (atomic_load_explicit(&cancel_state, memory_order_acquire) != 2)
 		wrap_cancellation();
+	cf_cancel_noted((uintptr_t)th);
 	return real.pthread_cancel(th);
 }
 
