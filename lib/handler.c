@@ -415,19 +415,18 @@ void cf_hijack_drop(void)
 	take_back_hijack();
 }
 
-/* Threads asked to cancel (their pthread_t), newest last: a ring, so that
- * one of a thread since gone can only cost a thread that reuses its
- * descriptor redirects, for a while. */
-#define CANCELS 64
-static _Atomic uintptr_t cancels[CANCELS];
-static _Atomic uint32_t cancels_next;
+/* Where glibc keeps a thread's cancellation bits in its descriptor, as it
+ * tells debuggers (libthread_db reads the same field description), or 0. */
+static size_t cancel_offset;
+#define CANCELING_BIT 2
+#define CANCELED_BIT 3
 
 void cf_cancel_noted(uintptr_t thread)
 {
-	uint32_t i = atomic_fetch_add(&cancels_next, 1) % CANCELS;
-	atomic_store(&cancels[i], thread);
-	/* A redirect made before this was seen is undone at the release
-	 * of its round: wait for it, if a round is on. */
+	(void)thread;
+	/* A redirect made before the request is undone at the release of
+	 * its round: wait for it, if a round is on (this thread may be
+	 * stopped meanwhile, as anywhere in the program). */
 	uint32_t gen = atomic_load(&cf_hot.release_gen);
 	while (atomic_load(&cf_hot.active) &&
 	       atomic_load(&cf_hot.release_gen) == gen) {
@@ -440,12 +439,11 @@ void cf_cancel_noted(uintptr_t thread)
 
 bool cf_cancel_requested(void)
 {
-	uintptr_t self = (uintptr_t)pthread_self();
-	for (unsigned i = 0; i < CANCELS; i++)
-		if (atomic_load_explicit(&cancels[i], memory_order_relaxed) ==
-		    self)
-			return true;
-	return false;
+	if (!cancel_offset)
+		return false;
+	int bits = *(volatile const int *)((char *)pthread_self() +
+					   cancel_offset);
+	return bits & (1 << CANCELING_BIT | 1 << CANCELED_BIT);
 }
 
 void cf_jump_leaving(uintptr_t target_sp)
@@ -492,6 +490,10 @@ int cf_handler_install(int signo)
 	 * unwind the thread out of the handler with the table held. */
 	sigfillset(&sa.sa_mask);
 	sa.sa_mask.__val[0] |= 1ul << (32 - 1);
+	/* { size in bits, count, offset } */
+	const uint32_t *field = cf_libc_sym("_thread_db_pthread_cancelhandling");
+	if (field && field[0] == 8 * sizeof(int) && field[1] == 1)
+		cancel_offset = field[2];
 	our_signo = signo;
 	cf_wipe_on_fork(&cf_hot, sizeof cf_hot);
 	return cf_sigmask_install(signo, &sa);

@@ -228,11 +228,11 @@ bool cf_parked(void);
 /* Takes back this thread's redirected return, if any (before glibc's
  * cancellation handler, which may unwind through it). */
 void cf_hijack_drop(void);
-/* pthread_cancel(thread) is about to be made: that thread is never
- * redirected again, and a round under way is waited for (its redirects
- * are undone when it ends). */
+/* pthread_cancel(thread) is about to be made: a round under way is waited
+ * for (its redirects are undone when it ends), and after that the thread,
+ * asked to cancel, is never redirected. */
 void cf_cancel_noted(uintptr_t thread);
-/* Was the calling thread asked to cancel? */
+/* Was the calling thread asked to cancel (glibc's own bits)? */
 bool cf_cancel_requested(void);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
