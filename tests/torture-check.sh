@@ -10,7 +10,10 @@
 #  - seed 669454916: an asynchronous cancellation out of libcfork's
 #    handler left a count that every later quiesce waited for;
 #  - -k coro,siglongjmp: jumps and coroutine switches out of handlers on
-#    top of continued calls.
+#    top of continued calls;
+#  - seed 880045238: libcfork's signal found a thread in glibc's
+#    cancellation handler and redirected its return, through which the
+#    cancellation then unwound (a crash, 1 run in 11).
 # A failure prints the seed and the command that replays it.
 bindir=${top_builddir:-.}/tests
 status=0
@@ -25,4 +28,5 @@ run -s 2 -n 150 -k sigwait,cforker -t 2 -H 0 -W
 run -s 3 -n 100 -k longjmp
 run -s 669454916 -n 150
 run -s 5 -n 100 -k coro,siglongjmp
+run -s 880045238 -n 100
 exit $status
