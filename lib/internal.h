@@ -16,8 +16,8 @@
  *   quiesce.c   the driver: signal, wait, back off, resume, bound
  *   tasks.c     /proc/self/task and the table of threads of one quiesce
  *   sigmask.c   the signal API as the program sees it: ours stays ours
- *   handler.c   the signal handler and the return stub's C side: park
- *   jump.c      longjmp over a redirected return parks as the stub would
+ *   handler.c   the signal handler, the return stub's C side and the
+ *               longjmp wrappers: park
  *   safepoint.c the rule: may this stack be parked, and where else to stop
  *   unwind.c    a lock-free stack walk over a signal context
  *   objects.c   loaded objects: code ranges, unwind tables, libc's symbols
@@ -236,10 +236,6 @@ void cf_cancel_noted(uintptr_t thread);
 bool cf_cancel_requested(void);
 /* The driver undoes a hijack that has not fired (returns true if undone). */
 bool cf_hijack_undo(struct cf_thread *t);
-/* A longjmp is about to move the stack pointer to target_sp: if that
- * leaves this thread's redirected call without its return, the thread
- * parks as the stub would have made it (jump.c). */
-void cf_jump_leaving(uintptr_t target_sp);
 
 /* ---- sigmask.c ---- */
 #include <signal.h>

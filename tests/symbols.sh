@@ -147,7 +147,7 @@ node_of() {
 interposers='__cxa_finalize
 __register_atfork
 pthread_atfork'
-# lib/jump.c: a longjmp over a redirected return parks the thread.
+# lib/handler.c: a longjmp over a redirected return parks the thread.
 interposers="$interposers
 __longjmp_chk
 _longjmp
