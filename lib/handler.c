@@ -371,7 +371,12 @@ out_errno:
  * return (the stub) or by a jump over it: it parks if the round is still
  * on.  The program's mask lets its signals in here, and a handler of its
  * that left by longjmp would leave the table reference taken: it is held
- * with every signal blocked, as in the signal handler. */
+ * with every signal blocked, as in the signal handler.
+ * A thread that blocks our signal by now (a raw system call: the wrappers
+ * never block it) is where the program will not be stopped, as the signal
+ * itself would not stop it there (a handler blocking every signal, from
+ * its first lines): it goes on, to be asked again (RETRY) and to stop once
+ * it lets the signal in. */
 static void arrive(void)
 {
 	if (!atomic_load_explicit(&cf_hot.active, memory_order_acquire))
@@ -387,6 +392,11 @@ static void arrive(void)
 		t = cf_tasks_find(self_tid(atomic_load_explicit(
 			&cf_hot.request_pid, memory_order_relaxed)));
 	uint32_t outer = parked_in;
+	if (t && (mask & 1ull << (our_signo - 1))) {
+		set_verdict(t, gen, CF_V_RETRY);
+		progress();
+		t = NULL;
+	}
 	if (t) {
 		atomic_fetch_add_explicit(&cf_hot.stub_parks, 1,
 					  memory_order_relaxed);
