@@ -1,0 +1,149 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Node.js under the shim (make check-clients).  tests/clients-node.js runs
+# two worker_threads on CPU work and keeps libuv's thread pool busy with
+# crypto.pbkdf2 and fs.readFile while the main thread makes 200
+# child_process.execFile launches, each checked; once plainly and once
+# under cfork-run.  libuv's uv_spawn forks with fork() on Linux (libuv
+# 1.44 of Debian 12's libuv1, and 1.46 as built into Node 20), so under
+# the shim every launch must be a coherent cfork (CFORK_DEBUG's lines):
+# first a single launch under strace shows how the child is made (a
+# clone like fork()'s, without CLONE_VM or CLONE_VFORK), and if it were
+# not, this script would say so and expect no cfork at all.  Timings are
+# printed, not checked.
+#
+# Environment: CFORK_RUN (required) the cfork-run to test; CLIENTS_NODE
+# (node on PATH, else Debian's nodejs is installed) a node to use;
+# CLIENTS_LAUNCHES (200) launches per run; CLIENTS_SUMMARY, a file the
+# summary line is appended to.
+set -u
+
+launches=${CLIENTS_LAUNCHES:-200}
+summary_file=${CLIENTS_SUMMARY:-/dev/null}
+run_bound=1200        # seconds for one run
+
+part=node
+. "$(dirname "$0")/clients-lib.sh"
+
+if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
+	echo "clients-node.sh: CFORK_RUN must name the cfork-run to test" >&2
+	exit 99
+fi
+for tool in timeout awk sort; do
+	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
+done
+
+node=${CLIENTS_NODE:-node}
+have_node() { command -v "$node" >/dev/null 2>&1; }
+# Debian 12's nodejs (18, with libnode108 linked with Debian's libuv1);
+# a node already installed (NodeSource's 20, say) is used as it is.
+need have_node nodejs
+script=$(dirname "$0")/clients-node.js
+versions=$("$node" -p 'process.version + ", libuv " + process.versions.uv +
+	(process.config.variables.node_shared_libuv ? " (shared)" : " (built in)")') ||
+	fail "$node does not run"
+say "$node: $versions"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-node.XXXXXX") || fail "mktemp -d"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 2' HUP INT TERM
+
+# How libuv makes a child here: fork() is a clone without CLONE_VM (and
+# SIGCHLD); vfork() and posix_spawn() use CLONE_VM|CLONE_VFORK.  The call
+# that made the process that executed /bin/echo is the one looked at (not
+# whatever a wrapper script of CLIENTS_NODE ran first).  Without strace,
+# fork() is assumed, and the count of cforks below tells.
+forks=yes
+if command -v strace >/dev/null 2>&1; then
+	timeout 300 strace -f -qq -e trace=clone,clone3,vfork,fork,execve \
+		-o "$tmp/strace" "$node" -e '
+		require("child_process").execFile("/bin/echo", ["x"], () => {})' \
+		>/dev/null 2>&1
+	child=$(sed -n 's|^\([0-9]*\) *execve("/bin/echo".*|\1|p' "$tmp/strace" |
+		head -n 1)
+	# A call split by another thread's output ("<unfinished ...>", then
+	# "<... clone resumed>") has its flags in its first half.
+	made=$(awk -v c="$child" '
+		/(clone|clone3|vfork|fork)\(/ { first[$1] = $0 }
+		c != "" && $NF == c && $(NF - 1) == "=" {
+			print (/resumed>/ ? first[$1] : $0); exit }' "$tmp/strace" |
+		sed 's/^[0-9]* *//')
+	case $made in
+	"") say "strace saw no child being made"; forks=unknown ;;
+	*CLONE_VFORK*|vfork*|*CLONE_VM*) forks=no ;;
+	esac
+	say "one execFile under strace: $made (fork(): $forks)"
+fi
+
+median() { sort -n | awk '{ v[NR] = $1 } END {
+	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
+	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+value() {
+	sed -n 's/^RESULT //p' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# One run; $1 is plain or cfork.  Sets rc and secs.
+run() {
+	dir=$tmp/$1
+	mkdir "$dir"
+	begin=$(date +%s)
+	if [ "$1" = cfork ]; then
+		CFORK_DEBUG=1 timeout -s KILL $run_bound "$CFORK_RUN" -- \
+			"$node" "$script" "$launches" >"$dir/out" 2>"$dir/err"
+	else
+		timeout -s KILL $run_bound "$node" "$script" "$launches" \
+			>"$dir/out" 2>"$dir/err"
+	fi
+	rc=$?
+	secs=$(($(date +%s) - begin))
+	grep '^FAIL\|^ERROR' "$dir/out"
+	say "$1: exit $rc, $(sed -n 's/^RESULT //p' "$dir/out"), $secs s"
+	[ $rc -eq 0 ] || tail -n 20 "$dir/err"
+}
+
+run plain
+plain_rc=$rc
+plain_ok=$(value ok "$tmp/plain/out")
+plain_ms=$(value launch_ms "$tmp/plain/out")
+run cfork
+cfork_rc=$rc
+cfork_ok=$(value ok "$tmp/cfork/out")
+cfork_ms=$(value launch_ms "$tmp/cfork/out")
+
+log=$tmp/cfork/err
+cforks=$(grep -c 'libcfork: cfork: pid' "$log")
+coherent=$(grep 'libcfork: cfork: pid .*method quiesce' "$log" |
+	grep -c ', coherent:')
+parked=$(sed -n 's/.*method quiesce.*parked \([0-9]*\) .*/\1/p' "$log" |
+	median)
+quiesce_us=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
+	"$log" | median)
+quiesce_max=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
+	"$log" | sort -n | tail -n 1)
+say "cfork: $cforks forks through cfork for $launches launches, $coherent" \
+	"coherent, median $parked threads parked; quiesce median" \
+	"$quiesce_us us, max ${quiesce_max:-0} us"
+grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
+
+ratio=$(awk -v a="$cfork_ms" -v b="$plain_ms" \
+	'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+line="$versions, fork() in uv_spawn: $forks;"
+line="$line launches ok $cfork_ok/$launches with the shim, $plain_ok/$launches without;"
+line="$line cfork $cforks forks ($coherent coherent, median $parked parked,"
+line="$line quiesce median $quiesce_us us max ${quiesce_max:-0} us) for $launches launches;"
+line="$line launches $cfork_ms ms with, $plain_ms ms without: ratio $ratio"
+say "$line"
+
+# Every launch a coherent cfork where libuv forks; none where it does not
+# (the shim then has nothing to do, and nothing may break).
+case $forks in
+no) want=0 ;;
+*) want=$launches ;;
+esac
+verdict=ok
+[ "$plain_rc" -eq 0 ] && [ "$cfork_rc" -eq 0 ] || verdict=FAILED
+[ "${plain_ok:-0}" -eq "$launches" ] && [ "${cfork_ok:-0}" -eq "$launches" ] ||
+	verdict=FAILED
+[ "$cforks" -eq "$want" ] && [ "$coherent" -eq "$want" ] || verdict=FAILED
+printf 'node: %s: %s\n' "$verdict" "$line" >>"$summary_file"
+[ $verdict = ok ]
