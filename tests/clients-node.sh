@@ -7,15 +7,15 @@
 # under cfork-run.  libuv's uv_spawn forks with fork() on Linux (libuv
 # 1.44 of Debian 12's libuv1, and 1.46 as built into Node 20), so under
 # the shim every launch must be a coherent cfork (CFORK_DEBUG's lines):
-# first a single launch under strace shows how the child is made (a
-# clone like fork()'s, without CLONE_VM or CLONE_VFORK), and if it were
-# not, this script would say so and expect no cfork at all.  Timings are
-# printed, not checked.
+# first a plain run under strace counts how the children are made (clones
+# like fork()'s, without CLONE_VM or CLONE_VFORK), and were they not, this
+# script would say so and expect no cfork at all.  Timings are printed,
+# not checked.
 #
 # Environment: CFORK_RUN (required) the cfork-run to test; CLIENTS_NODE
-# (node on PATH, else Debian's nodejs is installed) a node to use;
-# CLIENTS_LAUNCHES (200) launches per run; CLIENTS_SUMMARY, a file the
-# summary line is appended to.
+# (node or nodejs on PATH; Debian's nodejs is installed when there is
+# neither) a node to use; CLIENTS_LAUNCHES (200) launches per run;
+# CLIENTS_SUMMARY, a file the summary line is appended to.
 set -u
 
 launches=${CLIENTS_LAUNCHES:-200}
@@ -33,11 +33,18 @@ for tool in timeout awk sort; do
 	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
 done
 
-node=${CLIENTS_NODE:-node}
-have_node() { command -v "$node" >/dev/null 2>&1; }
-# Debian 12's nodejs (18, with libnode108 linked with Debian's libuv1);
-# a node already installed (NodeSource's 20, say) is used as it is.
-need have_node nodejs
+# A node already installed (NodeSource's 20, say, with libuv built in) is
+# used as it is, not replaced: only where there is none is Debian 12's
+# nodejs installed (18, whose libnode108 is linked with Debian's libuv1).
+if [ -n "${CLIENTS_NODE:-}" ]; then
+	node=$CLIENTS_NODE
+	command -v "$node" >/dev/null 2>&1 || skip "$node not found"
+else
+	have_node() {
+		node=$(command -v node || command -v nodejs) 2>/dev/null
+	}
+	need have_node nodejs
+fi
 script=$(dirname "$0")/clients-node.js
 versions=$("$node" -p 'process.version + ", libuv " + process.versions.uv +
 	(process.config.variables.node_shared_libuv ? " (shared)" : " (built in)")') ||
@@ -48,39 +55,46 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-node.XXXXXX") || fail "mktemp -d"
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 2' HUP INT TERM
 
-# How libuv makes a child here: fork() is a clone without CLONE_VM (and
-# SIGCHLD); vfork() and posix_spawn() use CLONE_VM|CLONE_VFORK.  The call
-# that made the process that executed /bin/echo is the one looked at (not
-# whatever a wrapper script of CLIENTS_NODE ran first).  Without strace,
-# fork() is assumed, and the count of cforks below tells.
-forks=yes
-if command -v strace >/dev/null 2>&1; then
-	timeout 300 strace -f -qq -e trace=clone,clone3,vfork,fork,execve \
-		-o "$tmp/strace" "$node" -e '
-		require("child_process").execFile("/bin/echo", ["x"], () => {})' \
-		>/dev/null 2>&1
-	child=$(sed -n 's|^\([0-9]*\) *execve("/bin/echo".*|\1|p' "$tmp/strace" |
-		head -n 1)
-	# A call split by another thread's output ("<unfinished ...>", then
-	# "<... clone resumed>") has its flags in its first half.
-	made=$(awk -v c="$child" '
-		/(clone|clone3|vfork|fork)\(/ { first[$1] = $0 }
-		c != "" && $NF == c && $(NF - 1) == "=" {
-			print (/resumed>/ ? first[$1] : $0); exit }' "$tmp/strace" |
-		sed 's/^[0-9]* *//')
-	case $made in
-	"") say "strace saw no child being made"; forks=unknown ;;
-	*CLONE_VFORK*|vfork*|*CLONE_VM*) forks=no ;;
-	esac
-	say "one execFile under strace: $made (fork(): $forks)"
-fi
-
 median() { sort -n | awk '{ v[NR] = $1 } END {
 	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
 	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 value() {
 	sed -n 's/^RESULT //p' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
+
+# How libuv makes a child here, over a whole plain run under strace (the
+# same launches, neither timed nor counted below): fork() is a clone with
+# SIGCHLD and without CLONE_VM; vfork() and posix_spawn() add
+# CLONE_VM|CLONE_VFORK; threads are CLONE_VM|CLONE_THREAD.  A call split
+# by another thread's output has its flags in its first half ("<unfinished
+# ...>"), which is the line counted.  Without strace, fork() is assumed,
+# and the count of cforks below tells.
+forks=yes
+if command -v strace >/dev/null 2>&1; then
+	timeout -s KILL $run_bound strace -f -qq \
+		-e trace=clone,clone3,fork,vfork -o "$tmp/strace" \
+		"$node" "$script" "$launches" >"$tmp/strace.out" 2>&1
+	src=$?
+	calls=$(grep -v 'resumed>' "$tmp/strace" |
+		grep -E '(clone|clone3|fork|vfork)\(' || true)
+	st_threads=$(printf '%s\n' "$calls" | grep -c 'CLONE_THREAD')
+	st_vforks=$(printf '%s\n' "$calls" | grep -v 'CLONE_THREAD' |
+		grep -c -E 'CLONE_VFORK|vfork\(')
+	st_forks=$(printf '%s\n' "$calls" | grep -E 'clone3?\(|fork\(' |
+		grep -v -E 'CLONE_VM|CLONE_THREAD|vfork\(' | grep -c .)
+	st_ok=$(value ok "$tmp/strace.out")
+	say "plain under strace -f -e trace=clone,clone3,fork,vfork: exit $src," \
+		"${st_ok:-0}/$launches launches ok; $st_forks fork() clones" \
+		"(SIGCHLD, no CLONE_VM), $st_vforks vfork-like, $st_threads threads"
+	grep -v 'resumed>' "$tmp/strace" | grep -v CLONE_THREAD |
+		grep -E '(clone|clone3|fork|vfork)\(' | head -n 1 |
+		sed "s/^/$part: first: /"
+	if [ "$st_vforks" -gt 0 ] && [ "$st_forks" -eq 0 ]; then
+		forks=no
+	elif [ "$st_forks" -lt "$launches" ]; then
+		forks=unknown
+	fi
+fi
 
 # One run; $1 is plain or cfork.  Sets rc and secs.
 run() {
@@ -127,7 +141,10 @@ grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
 
 ratio=$(awk -v a="$cfork_ms" -v b="$plain_ms" \
 	'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
-line="$versions, fork() in uv_spawn: $forks;"
+line="$versions, fork() in uv_spawn: $forks"
+[ -n "${st_forks:-}" ] &&
+	line="$line (strace: $st_forks fork clones, $st_vforks vfork-like)"
+line="$line;"
 line="$line launches ok $cfork_ok/$launches with the shim, $plain_ok/$launches without;"
 line="$line cfork $cforks forks ($coherent coherent, median $parked parked,"
 line="$line quiesce median $quiesce_us us max ${quiesce_max:-0} us) for $launches launches;"
