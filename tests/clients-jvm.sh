@@ -9,17 +9,21 @@
 # the JVM's SIGUSR2), a jcmd Thread.print and a SIGQUIT thread dump taken
 # from the running JVM; under the shim every launch must be a coherent
 # cfork (CFORK_DEBUG's lines).  Then the JVM's own signal handlers, which
-# run behind libcfork's trampoline under the shim, are timed: a loop of
-# implicit null checks (each a SIGSEGV in interpreted code), five times
-# each way, alternately.  Last, a short run each way with -Xcheck:jni,
-# which compares the JVM's signal handlers with what sigaction reads back:
-# a warning about a handler that appears only under the shim fails.
-# Timings are printed, not checked.
+# run behind libcfork's trampoline under the shim: strace counts the
+# SIGSEGVs and rt_sigprocmask calls of 2000 implicit null checks each way
+# (the trampoline may add no call per signal), and a loop of null checks
+# is timed five times each way, alternately.  Last, a short run each way
+# with -Xcheck:jni, which compares the JVM's signal handlers with what
+# sigaction reads back: a warning about a handler that appears only under
+# the shim fails; and the same with a handler really replaced (a preloaded
+# library built here), where the warning must come both ways.  Timings are
+# printed, not checked.
 #
 # Environment: CFORK_RUN (required) the cfork-run to test;
 # CLIENTS_LAUNCHES (200) processes per run; CLIENTS_NPE (100000) null
 # checks per timing run; CLIENTS_JAVA_HOME (the java on PATH) a JDK to
-# use instead; CLIENTS_SUMMARY, a file the summary line is appended to.
+# use instead; CC (cc) builds the control's library; CLIENTS_SUMMARY, a
+# file the summary line is appended to.
 set -u
 
 launches=${CLIENTS_LAUNCHES:-200}
@@ -75,15 +79,17 @@ jopts="$jopts -XX:CompileCommand=exclude,ForkClient::npeLoop"
 
 # start OUT ERR MODE ARGS...: starts the JVM in the background, under
 # cfork-run (with CFORK_DEBUG) when MODE is cfork, killed after run_bound
-# seconds (a hang fails the run).
+# seconds (a hang fails the run); start_env is put in its environment.
+start_env=
 start() {
 	so=$1 se=$2 how=$3
 	shift 3
 	if [ "$how" = cfork ]; then
-		timeout -s KILL $run_bound env CFORK_DEBUG=1 "$CFORK_RUN" -- \
-			"${bin}java" "$@" >"$so" 2>"$se" &
+		timeout -s KILL $run_bound env $start_env CFORK_DEBUG=1 \
+			"$CFORK_RUN" -- "${bin}java" "$@" >"$so" 2>"$se" &
 	else
-		timeout -s KILL $run_bound "${bin}java" "$@" >"$so" 2>"$se" &
+		timeout -s KILL $run_bound env $start_env "${bin}java" "$@" \
+			>"$so" 2>"$se" &
 	fi
 	jvm=$!
 }
@@ -179,22 +185,50 @@ quiesce_us=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
 	"$log" | median)
 quiesce_max=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
 	"$log" | sort -n | tail -n 1)
+# How long the other threads stayed stopped, all cforks together: each
+# quiesce and the fork after it.
+stopped_ms=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us, fork \([0-9]*\) us.*/\1 \2/p' \
+	"$log" | awk '{ t += $1 + $2 } END { printf "%d", t / 1000 }')
 say "cfork: $cforks forks through cfork for $launches launches, $coherent" \
 	"coherent, median $parked threads parked; quiesce median" \
-	"$quiesce_us us, max $quiesce_max us"
+	"$quiesce_us us, max $quiesce_max us; threads stopped $stopped_ms ms in all"
 grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
 
-# That the loop is a loop of signals: strace counts the SIGSEGVs of 2000
-# null checks (under the shim, where every one must reach the JVM's
-# handler through the trampoline for the loop to catch them all).
+# That the loop is a loop of signals, and what each costs in system
+# calls: strace counts the SIGSEGVs and rt_sigprocmask calls of 2000 null
+# checks with and without the shim.  The JVM's handler makes one
+# rt_sigprocmask of its own per signal (it unblocks the error signals);
+# the trampoline must add none, so the two counts may differ only by what
+# libcfork does at start-up, far fewer than the checks.
+st_bad=0
+# straced MODE: prints the exit status, SIGSEGVs, rt_sigprocmask calls
+# and exceptions caught of 2000 null checks under strace.
+straced() {
+	if [ "$1" = cfork ]; then
+		set -- env CFORK_DEBUG=1 "$CFORK_RUN" -- "${bin}java"
+	else
+		set -- "${bin}java"
+	fi
+	timeout 600 strace -f -qq -e trace=rt_sigprocmask -e signal=SIGSEGV \
+		-o "$tmp/strace" "$@" $jopts -cp "$tmp/classes" ForkClient \
+		--launches 0 --busy 0 --npe 2000 >"$tmp/strace.out" 2>&1
+	c=$?
+	echo "$c $(grep -c -- '--- SIGSEGV' "$tmp/strace")" \
+		"$(grep -c 'rt_sigprocmask(' "$tmp/strace")" \
+		"$(value caught "$tmp/strace.out" | grep . || echo 0)"
+}
 if command -v strace >/dev/null 2>&1; then
-	timeout 600 strace -f -qq -e trace=none -e signal=SIGSEGV \
-		-o "$tmp/segv" env CFORK_DEBUG=1 "$CFORK_RUN" -- "${bin}java" \
-		$jopts -cp "$tmp/classes" ForkClient --launches 0 --busy 0 \
-		--npe 2000 >"$tmp/segv.out" 2>&1
-	say "2000 null checks under the shim and strace: exit $?," \
-		"$(grep -c -- '--- SIGSEGV' "$tmp/segv") SIGSEGVs," \
-		"$(value caught "$tmp/segv.out") NullPointerExceptions caught"
+	set -- $(straced plain) $(straced cfork)
+	[ "$1" -eq 0 ] && [ "$5" -eq 0 ] || st_bad=1
+	segv_plain=$2 mask_plain=$3 caught_plain=$4
+	segv_cfork=$6 mask_cfork=$7 caught_cfork=$8
+	say "2000 null checks under strace: SIGSEGVs $segv_cfork with the shim," \
+		"$segv_plain without; rt_sigprocmask calls $mask_cfork with," \
+		"$mask_plain without; NullPointerExceptions caught $caught_cfork" \
+		"with, $caught_plain without"
+	[ "$caught_cfork" = 2000 ] && [ "$caught_plain" = 2000 ] &&
+		[ "$segv_cfork" -ge 2000 ] &&
+		[ $((mask_cfork - mask_plain)) -lt 1000 ] || st_bad=1
 fi
 
 # The JVM's SIGSEGV handler behind the trampoline: the null-check loop
@@ -227,6 +261,78 @@ for mode in plain cfork; do
 	cat "$tmp/xcheck-$mode.err" >>"$tmp/xcheck-$mode"
 	echo "exit $rc" >>"$tmp/xcheck-$mode"
 done
+
+# The control: that the check runs, and is heard, within such a run.  A
+# preloaded library replaces the JVM's SIGXFSZ handler with SIG_IGN once
+# the JVM has installed it (a raw rt_sigaction, which libcfork does not
+# see either: it then reads back the kernel's action): -Xcheck:jni must
+# warn of that one handler, both ways, and list the others as they were.
+xcontrol=skipped
+cc=${CC:-cc}
+cat >"$tmp/replace.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The kernel's struct sigaction on x86-64. */
+struct ksa {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+static void *replace(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 6000; i++) {   /* a minute, in 10 ms steps */
+		struct ksa k;
+		memset(&k, 0, sizeof k);
+		if (syscall(SYS_rt_sigaction, SIGXFSZ, NULL, &k, 8) == 0 &&
+		    k.handler != (void *)SIG_DFL) {
+			struct ksa ign = { (void *)SIG_IGN, 0, NULL, 0 };
+			syscall(SYS_rt_sigaction, SIGXFSZ, &ign, NULL, 8);
+			return NULL;
+		}
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+__attribute__((constructor)) static void start_replace(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, replace, NULL) == 0)
+		pthread_detach(t);
+}
+EOF_C
+if "$cc" -shared -fPIC -pthread -o "$tmp/replace.so" "$tmp/replace.c" \
+	>"$tmp/cc.out" 2>&1; then
+	xcontrol=ok
+	for mode in plain cfork; do
+		start_env="LD_PRELOAD=$tmp/replace.so"
+		start "$tmp/xctl-$mode" "$tmp/xctl-$mode.err" "$mode" \
+			-Xcheck:jni $jopts -cp "$tmp/classes" ForkClient \
+			--launches 50 --npe 5000
+		finish
+		start_env=
+		cat "$tmp/xctl-$mode.err" >>"$tmp/xctl-$mode"
+		w=$(grep -c 'SIGXFSZ handler modified' "$tmp/xctl-$mode")
+		m=$(grep -c 'Handler was modified' "$tmp/xctl-$mode")
+		say "-Xcheck:jni control $mode: exit $rc, \"SIGXFSZ handler" \
+			"modified\" $w, handlers listed as modified $m"
+		[ $rc -eq 0 ] && [ "$w" -ge 1 ] && [ "$m" -eq 1 ] ||
+			xcontrol=FAILED
+	done
+else
+	say "-Xcheck:jni control left out: $cc cannot build a library"
+	cat "$tmp/cc.out"
+fi
 xwarn() { grep -v '^libcfork:' "$1" | grep -ci 'handler\|signal'; }
 xcheck_plain=$(xwarn "$tmp/xcheck-plain")
 xcheck_cfork=$(xwarn "$tmp/xcheck-cfork")
@@ -242,14 +348,17 @@ grep -q '^exit 0$' "$tmp/xcheck-plain" && grep -q '^exit 0$' "$tmp/xcheck-cfork"
 
 line="launches ok $cfork_ok/$launches with the shim, $plain_ok/$launches without;"
 line="$line cfork $cforks forks ($coherent coherent, median $parked parked,"
-line="$line quiesce median $quiesce_us us max $quiesce_max us) for $launches launches;"
+line="$line quiesce median $quiesce_us us max $quiesce_max us, stopped $stopped_ms ms in all) for $launches launches;"
 line="$line launches $cfork_ms ms with, $plain_ms ms without;"
 line="$line $npes null-check SIGSEGVs $npe_cfork ms with, $npe_plain ms without:"
 line="$line ratio $(ratio "$npe_cfork" "$npe_plain");"
+[ -n "${mask_cfork:-}" ] &&
+	line="$line rt_sigprocmask for 2000 null checks $mask_cfork with, $mask_plain without;"
 line="$line JFR samples (SIGUSR2) $cfork_samples in $cfork_secs s with,"
 line="$line $plain_samples in $plain_secs s without;"
 line="$line thread dumps (jcmd, SIGQUIT) $cfork_dumps/2 with, $plain_dumps/2 without;"
 line="$line -Xcheck:jni signal warnings $xcheck_cfork with, $xcheck_plain without"
+line="$line (control, a handler replaced: $xcontrol)"
 say "$line"
 
 verdict=ok
@@ -260,6 +369,8 @@ verdict=ok
 [ "$plain_dumps" -eq 2 ] && [ "$cfork_dumps" -eq 2 ] || verdict=FAILED
 [ "$plain_samples" -gt 0 ] && [ "$cfork_samples" -gt 0 ] || verdict=FAILED
 [ "$npe_bad" -eq 0 ] || verdict=FAILED
+[ "$st_bad" -eq 0 ] || verdict=FAILED
 [ "$xcheck_ok" -eq 1 ] && [ "$xcheck_cfork" -le "$xcheck_plain" ] || verdict=FAILED
+[ "$xcontrol" != FAILED ] || verdict=FAILED
 printf 'jvm: %s: %s\n' "$verdict" "$line" >>"$summary_file"
 [ $verdict = ok ]
