@@ -134,9 +134,13 @@ quiesce_us=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
 	"$log" | median)
 quiesce_max=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
 	"$log" | sort -n | tail -n 1)
+# How long the other threads stayed stopped, all cforks together: each
+# quiesce and the fork after it.
+stopped_ms=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us, fork \([0-9]*\) us.*/\1 \2/p' \
+	"$log" | awk '{ t += $1 + $2 } END { printf "%d", t / 1000 }')
 say "cfork: $cforks forks through cfork for $launches launches, $coherent" \
 	"coherent, median $parked threads parked; quiesce median" \
-	"$quiesce_us us, max ${quiesce_max:-0} us"
+	"$quiesce_us us, max ${quiesce_max:-0} us; threads stopped $stopped_ms ms in all"
 grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
 
 ratio=$(awk -v a="$cfork_ms" -v b="$plain_ms" \
@@ -147,7 +151,7 @@ line="$versions, fork() in uv_spawn: $forks"
 line="$line;"
 line="$line launches ok $cfork_ok/$launches with the shim, $plain_ok/$launches without;"
 line="$line cfork $cforks forks ($coherent coherent, median $parked parked,"
-line="$line quiesce median $quiesce_us us max ${quiesce_max:-0} us) for $launches launches;"
+line="$line quiesce median $quiesce_us us max ${quiesce_max:-0} us, stopped $stopped_ms ms in all) for $launches launches;"
 line="$line launches $cfork_ms ms with, $plain_ms ms without: ratio $ratio"
 say "$line"
 
