@@ -153,10 +153,16 @@ void cf_park_hold(void)
  * its own. */
 static void park_wait(uint32_t gen, uint64_t mask, bool yield)
 {
+	/* Parked before the program's signals come in: the driver may have
+	 * counted this thread already, so their handlers must find it parked
+	 * and wait for the release (sigmask.c), not run into the fork. */
+	uint32_t outer = parked_in;
+	parked_in = gen + 1;
 	mask |= 1ull << (our_signo - 1);
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0,
 			0);
 	wait_release(gen, yield);
+	parked_in = outer;
 }
 
 void cf_park_wait(uint32_t gen, uint64_t mask)

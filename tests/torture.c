@@ -2566,6 +2566,8 @@ static const char *const ch_what[] = {
 	[CH_STDIO] = "fdopen/fprintf failed",
 };
 
+static void symbolize(char *out, size_t len, uintptr_t a);
+
 static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 {
 #ifdef HAVE_URING
@@ -2576,8 +2578,50 @@ static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 	 * none may be half done in the copy. */
 	if (h_fill)
 		for (int k = 0; k < nmix; k++)
-			if (sibs[k].in_handler)
+			if (sibs[k].in_handler) {
+				const struct sib *t = &sibs[k];
+				dprintf(2, "torture: child: sibling %d (%s) "
+					"in a handler, depth %d, doing %s; "
+					"its last handler runs:\n", k,
+					t->kstr, (int)t->hdepth,
+					atomic_load(&t->op));
+				for (unsigned e = t->nev > 4 ? t->nev - 4 : 0;
+				     e < t->nev; e++) {
+					const struct hev *h = &t->ev[e % 32];
+					char ip[96], ret[96];
+					symbolize(ip, sizeof ip, h->ip);
+					symbolize(ret, sizeof ret, h->ret);
+					dprintf(2, "  sig %d depth %d what %d "
+						"ip %s ret %s at %llu ns\n",
+						h->sig, h->depth, h->what, ip,
+						ret, (unsigned long long)h->ns);
+				}
+				/* Code addresses on its stack, innermost
+				 * first: where it stopped, and stale words
+				 * below that. */
+				int shown = 0;
+				for (uintptr_t a = t->stk_lo; a + 8 <= t->stk_hi &&
+				     shown < 48; a += 8) {
+					uintptr_t w = *(const uintptr_t *)a;
+					Dl_info di;
+					if (w < 4096 || !dladdr((void *)w, &di) ||
+					    !di.dli_sname)
+						continue;
+					char sym[96];
+					if (di.dli_fname &&
+					    strstr(di.dli_fname, "libcfork"))
+						snprintf(sym, sizeof sym,
+							 "libcfork+%#lx",
+							 (unsigned long)(w -
+							 (uintptr_t)di.dli_fbase));
+					else
+						symbolize(sym, sizeof sym, w);
+					dprintf(2, "  stack top-%#lx: %s\n",
+						(unsigned long)(t->stk_hi - a), sym);
+					shown++;
+				}
 				_exit(CH_HANDLER);
+			}
 	void *p[12];
 	for (int k = 0; k < 12; k++) {
 		p[k] = malloc((size_t)16 << k);
@@ -2805,7 +2849,7 @@ static void one_cfork(struct forker *f, int i)
 	f->cforks++;
 	for (int a = 0; a < NACT; a++)
 		f->acts[a] += (acts >> a) & 1;
-	struct cfork_report r;
+	struct cfork_report r = { .pid = 0 };
 	if (cfork_last_report(&r, sizeof r) != 0)
 		violation(f->t, "cfork_last_report: %s", strerror(errno));
 	else if (r.pid != pid) {
@@ -2844,13 +2888,20 @@ static void one_cfork(struct forker *f, int i)
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		int c = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-		violation(f->t, "%s: child %d of cfork %d %s %d%s%s (acts 0x%x)",
+		char rep[160] = "";
+		if (r.pid == pid)
+			snprintf(rep, sizeof rep, "; its quiesce: %u parked, "
+				 "%u redirected, %u skipped, %u not stopped, "
+				 "%u rounds, %u back-offs", r.parked,
+				 r.redirected, r.skipped, r.not_stopped,
+				 r.rounds, r.backoffs);
+		violation(f->t, "%s: child %d of cfork %d %s %d%s%s (acts 0x%x)%s",
 			  f->name, (int)pid, i,
 			  WIFEXITED(st) ? "exited with" : "killed by signal",
 			  WIFEXITED(st) ? c : WTERMSIG(st),
 			  c > 0 && c <= CH_STDIO && ch_what[c] ? ": " : "",
 			  c > 0 && c <= CH_STDIO && ch_what[c] ? ch_what[c] : "",
-			  acts);
+			  acts, rep);
 		return;
 	}
 	char want[96], got[96];
