@@ -94,7 +94,7 @@ static void *cancellable(void *arg)
 /* Waits, bounded, until /proc shows tid asleep (state S). */
 static void wait_asleep(pid_t tid)
 {
-	char path[64], buf[512];
+	char path[64], buf[512], last = '?';
 	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
 	for (int i = 0; i < 5000; i++) {
 		FILE *f = fopen(path, "r");
@@ -105,10 +105,19 @@ static void wait_asleep(pid_t tid)
 			char *p = strrchr(buf, ')');
 			if (p && p[1] == ' ' && p[2] == 'S')
 				return;
+			if (p && p[1] == ' ')
+				last = p[2];
 		}
 		usleep(1000);
 	}
-	DIE("thread %d never went to sleep", (int)tid);
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	DIE("thread %d never went to sleep (state %c, in system call %s)",
+	    (int)tid, last, n ? buf : "?");
 }
 
 static _Atomic pid_t tids[CONDS + 4];
