@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# CPython's own fork tests under the shim (make check-clients).  Debian's
-# python3.11 runs test_fork1, test_threading, test_os, test_subprocess and
-# test_multiprocessing_fork from libpython3.11-testsuite once plainly and
-# once under cfork-run (whose preload every process it starts inherits).
+# CPython's own tests of fork, threads, signals and child processes under
+# the shim (make check-clients).  Debian's python3.11 runs the modules
+# listed below from libpython3.11-testsuite once plainly and once under
+# cfork-run (whose preload every process it starts inherits), with the
+# network resource (test_socketserver's servers listen on 127.0.0.1 only).
 # A test that fails under the shim but not without it, and again when run
 # alone under the shim, fails this script; one that fails in both runs is
 # the machine's, and is listed.
@@ -16,7 +17,12 @@ set -u
 
 py=${CLIENTS_PYTHON:-/usr/bin/python3.11}
 jobs=${CLIENTS_JOBS:-0}
-tests=${CLIENTS_TESTS:-test_fork1 test_threading test_os test_subprocess test_multiprocessing_fork}
+tests=${CLIENTS_TESTS:-test_fork1 test_threading test_os test_subprocess \
+test_multiprocessing_fork test_concurrent_futures test_logging \
+test_socketserver test_pty test_posix test_asyncio.test_subprocess \
+test_multiprocessing_forkserver test_signal test_faulthandler \
+test_tracemalloc}
+resources=network
 summary_file=${CLIENTS_SUMMARY:-/dev/null}
 run_bound=3000        # seconds for one whole regrtest run
 test_bound=1200       # seconds for one test module (regrtest --timeout)
@@ -67,10 +73,13 @@ case $report in
 *) fail "os.fork() under cfork-run did not go through cfork(): $report" ;;
 esac
 say "os.fork() with a thread in time.sleep: $report"
-# Not a failure (yet): a thread blocked in an untimed sem_wait (every
-# Python lock, Event.wait(), Thread.join() without a timeout) is not
-# parked; every fork then waits for CFORK_TIMEOUT_MS.  Shown as it is.
+# A thread blocked in an untimed sem_wait (every Python lock, Event.wait(),
+# Thread.join() without a timeout) is parked too, asleep where it waits.
 report=$(probe 'done.wait()')
+case $report in
+"quiesce, coherent: parked 1 "*) ;;
+*) fail "os.fork() with a thread in Event.wait() did not park it: $report" ;;
+esac
 say "os.fork() with a thread in Event.wait(): $report"
 
 # Passed, failed and skipped test cases of a JUnit file, and the failed ids
@@ -107,7 +116,7 @@ regrtest() {
 	dir=$tmp/$1
 	mkdir -p "$dir"
 	set -- "$1" "$py" -m test -j"$jobs" --timeout "$test_bound" \
-		--junit-xml "$dir/junit.xml" $tests
+		-u "$resources" --junit-xml "$dir/junit.xml" $tests
 	start=$(date +%s)
 	if [ "$1" = cfork ]; then
 		shift
@@ -145,10 +154,16 @@ for id in $only; do
 		regressions="$regressions $id"
 		continue ;;
 	esac
-	module=$(echo "$id" | cut -d. -f2)
+	# The module of the list that the id is in (test_asyncio.test_x's
+	# ids have three dotted parts before the class).
+	module=
+	for m in $tests; do
+		case $id in "test.$m."*) module=$m ;; esac
+	done
 	if (cd "$tmp/cfork" && TMPDIR=$tmp/cfork timeout "$test_bound" \
 		"$CFORK_RUN" -- "$py" -m test -v --timeout "$test_bound" \
-		"$module" -m "$id" >"$tmp/rerun.out" 2>&1) &&
+		-u "$resources" "${module:-$(echo "$id" | cut -d. -f2)}" \
+		-m "$id" >"$tmp/rerun.out" 2>&1) &&
 		grep -q '^Ran 1 test' "$tmp/rerun.out"; then
 		flaky="$flaky $id"
 	else
