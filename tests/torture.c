@@ -2596,26 +2596,26 @@ static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 						h->sig, h->depth, h->what, ip,
 						ret, (unsigned long long)h->ns);
 				}
-				/* Code addresses on its stack, innermost
-				 * first: where it stopped, and stale words
-				 * below that. */
+				/* Code addresses on its stack, outermost
+				 * first: its calls down to where it stopped,
+				 * then stale words. */
 				int shown = 0;
-				for (uintptr_t a = t->stk_lo; a + 8 <= t->stk_hi &&
-				     shown < 48; a += 8) {
+				for (uintptr_t a = t->stk_hi - 8; a >= t->stk_lo &&
+				     shown < 80; a -= 8) {
 					uintptr_t w = *(const uintptr_t *)a;
 					Dl_info di;
-					if (w < 4096 || !dladdr((void *)w, &di) ||
-					    !di.dli_sname)
+					if (w < 65536 || !dladdr((void *)w, &di) ||
+					    !di.dli_fname)
 						continue;
+					const char *base = strrchr(di.dli_fname, '/');
+					base = base ? base + 1 : di.dli_fname;
 					char sym[96];
-					if (di.dli_fname &&
-					    strstr(di.dli_fname, "libcfork"))
-						snprintf(sym, sizeof sym,
-							 "libcfork+%#lx",
-							 (unsigned long)(w -
-							 (uintptr_t)di.dli_fbase));
-					else
+					if (di.dli_sname)
 						symbolize(sym, sizeof sym, w);
+					else
+						snprintf(sym, sizeof sym, "%s+%#lx",
+							 base, (unsigned long)(w -
+							 (uintptr_t)di.dli_fbase));
 					dprintf(2, "  stack top-%#lx: %s\n",
 						(unsigned long)(t->stk_hi - a), sym);
 					shown++;
