@@ -155,9 +155,6 @@ regrtest() {
 	[ -n "$LD_PRELOAD" ] || unset LD_PRELOAD
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END {
-	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
-	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # The counts of a fork log (see tests/clients-forklog.c): forks in
 # processes with libcfork, forks in processes without it, cforks, coherent
 # ones, and the medians of their quiesce and fork times in microseconds.

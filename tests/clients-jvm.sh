@@ -104,9 +104,6 @@ finish() {
 value() {
 	sed -n 's/^RESULT //p' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END {
-	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
-	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" \
 	'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 
@@ -175,24 +172,7 @@ cfork_ok=$(value ok "$tmp/cfork/out")
 cfork_ms=$(value launch_ms "$tmp/cfork/out")
 
 # Under the shim each fork is a cfork that CFORK_DEBUG reports on stderr.
-log=$tmp/cfork/err
-cforks=$(grep -c 'libcfork: cfork: pid' "$log")
-coherent=$(grep 'libcfork: cfork: pid .*method quiesce' "$log" |
-	grep -c ', coherent:')
-parked=$(sed -n 's/.*method quiesce.*parked \([0-9]*\) .*/\1/p' "$log" |
-	median)
-quiesce_us=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
-	"$log" | median)
-quiesce_max=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
-	"$log" | sort -n | tail -n 1)
-# How long the other threads stayed stopped, all cforks together: each
-# quiesce and the fork after it.
-stopped_ms=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us, fork \([0-9]*\) us.*/\1 \2/p' \
-	"$log" | awk '{ t += $1 + $2 } END { printf "%d", t / 1000 }')
-say "cfork: $cforks forks through cfork for $launches launches, $coherent" \
-	"coherent, median $parked threads parked; quiesce median" \
-	"$quiesce_us us, max $quiesce_max us; threads stopped $stopped_ms ms in all"
-grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
+cfork_stats "$tmp/cfork/err" "$launches"
 
 # That the loop is a loop of signals, and what each costs in system
 # calls: strace counts the SIGSEGVs and rt_sigprocmask calls of 2000 null

@@ -55,9 +55,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cfork-node.XXXXXX") || fail "mktemp -d"
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 2' HUP INT TERM
 
-median() { sort -n | awk '{ v[NR] = $1 } END {
-	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
-	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 value() {
 	sed -n 's/^RESULT //p' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
@@ -124,24 +121,7 @@ cfork_rc=$rc
 cfork_ok=$(value ok "$tmp/cfork/out")
 cfork_ms=$(value launch_ms "$tmp/cfork/out")
 
-log=$tmp/cfork/err
-cforks=$(grep -c 'libcfork: cfork: pid' "$log")
-coherent=$(grep 'libcfork: cfork: pid .*method quiesce' "$log" |
-	grep -c ', coherent:')
-parked=$(sed -n 's/.*method quiesce.*parked \([0-9]*\) .*/\1/p' "$log" |
-	median)
-quiesce_us=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
-	"$log" | median)
-quiesce_max=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us.*/\1/p' \
-	"$log" | sort -n | tail -n 1)
-# How long the other threads stayed stopped, all cforks together: each
-# quiesce and the fork after it.
-stopped_ms=$(sed -n 's/.*method quiesce.* quiesce \([0-9]*\) us, fork \([0-9]*\) us.*/\1 \2/p' \
-	"$log" | awk '{ t += $1 + $2 } END { printf "%d", t / 1000 }')
-say "cfork: $cforks forks through cfork for $launches launches, $coherent" \
-	"coherent, median $parked threads parked; quiesce median" \
-	"$quiesce_us us, max ${quiesce_max:-0} us; threads stopped $stopped_ms ms in all"
-grep 'libcfork:' "$log" | grep -v 'method quiesce, coherent' | head -n 20
+cfork_stats "$tmp/cfork/err" "$launches"
 
 ratio=$(awk -v a="$cfork_ms" -v b="$plain_ms" \
 	'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
@@ -151,7 +131,7 @@ line="$versions, fork() in uv_spawn: $forks"
 line="$line;"
 line="$line launches ok $cfork_ok/$launches with the shim, $plain_ok/$launches without;"
 line="$line cfork $cforks forks ($coherent coherent, median $parked parked,"
-line="$line quiesce median $quiesce_us us max ${quiesce_max:-0} us, stopped $stopped_ms ms in all) for $launches launches;"
+line="$line quiesce median $quiesce_us us max $quiesce_max us, stopped $stopped_ms ms in all) for $launches launches;"
 line="$line launches $cfork_ms ms with, $plain_ms ms without: ratio $ratio"
 say "$line"
 

@@ -233,9 +233,6 @@ run() {
 	*) fail "$how: the program exited with $rc (wrong results: $wrong)" ;;
 	esac
 }
-median() { sort -n | awk '{ v[NR] = $1 } END {
-	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
-	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 run plain
 plain_forks=$forks plain_workers=$workers plain_1=$secs1 plain_2=$secs2

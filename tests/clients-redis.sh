@@ -71,9 +71,6 @@ port=
 cli() { timeout 10 redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 # One field of INFO, e.g. info persistence rdb_bgsave_in_progress.
 info() { cli info "$1" | tr -d '\r' | awk -F: -v k="$2" '$1 == k { print $2 }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END {
-	if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
-	else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Starts redis-server in $dir, on a free port, under cfork-run when $1
 # is cfork; a port already taken makes it exit at once, so another is tried.
