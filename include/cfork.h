@@ -120,6 +120,8 @@ struct cfork_straggler {
 	unsigned depth;            /* frames in stack[] (0: never walked) */
 	uintptr_t stack[CFORK_STACK_MAX]; /* innermost first, when it last
 				    * took the signal */
+	uintptr_t pc;              /* where it was when the quiesce ended
+				    * (from /proc), 0 if running or unknown */
 };
 
 /*

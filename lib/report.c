@@ -100,10 +100,16 @@ void cf_report_straggler(const struct cf_thread *t, unsigned verdict)
 	s->state = ti.state;
 	memcpy(s->name, ti.name, sizeof s->name);
 	s->syscall = -1;
+	/* "NR args... sp pc" in a system call, "-1 sp pc" out of one,
+	 * "running" while on a CPU: the last word is where it is. */
 	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)s->tid);
-	if (cf_read_file(path, buf, sizeof buf) > 0 && buf[0] >= '0' &&
-	    buf[0] <= '9')
+	if (cf_read_file(path, buf, sizeof buf) > 0 &&
+	    ((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-')) {
 		s->syscall = strtol(buf, NULL, 10);
+		const char *pc = strrchr(buf, ' ');
+		if (pc)
+			s->pc = (uintptr_t)strtoull(pc + 1, NULL, 16);
+	}
 	snprintf(path, sizeof path, "/proc/self/task/%d/wchan", (int)s->tid);
 	if (cf_read_file(path, buf, sizeof buf) > 0 && strcmp(buf, "0")) {
 		size_t l = strcspn(buf, "\n");
@@ -147,9 +153,10 @@ static void log_report(const struct cfork_report *r, size_t n)
 						" %#lx",
 						(unsigned long)s->stack[k]);
 		cf_log("not stopped: tid %d \"%s\" state %c, syscall %ld, "
-		       "wchan %s: %s; stack:%s", (int)s->tid, s->name,
+		       "wchan %s, pc %#lx: %s; stack:%s", (int)s->tid, s->name,
 		       s->state, s->syscall, s->wchan[0] ? s->wchan : "-",
-		       s->why, s->depth ? st : " (never walked)");
+		       (unsigned long)s->pc, s->why,
+		       s->depth ? st : " (never walked)");
 	}
 }
 

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -129,6 +130,12 @@ int main(int argc, char **argv)
 	CHECK(!rep.coherent && rep.not_stopped == 1 && ns == 1);
 	CHECK(s[0].tid == atomic_load(&raw_tid));
 	CHECK(strstr(s[0].why, "blocks") != NULL);
+	/* Asleep in usleep: where it sleeps is in libc. */
+	Dl_info di;
+	printf("straggler pc %#lx\n", (unsigned long)s[0].pc);
+	if (s[0].state == 'S')
+		CHECK(s[0].pc && dladdr((void *)s[0].pc, &di) &&
+		      strstr(di.dli_fname, "libc"));
 	printf("straggler: tid %d \"%s\": %s\n", (int)s[0].tid, s[0].name,
 	       s[0].why);
 

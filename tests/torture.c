@@ -2730,6 +2730,11 @@ static void print_report(const struct forker *f, const struct cfork_report *r)
 			"wchan %.32s: %s\n", (int)s[i].tid, s[i].name,
 			s[i].state, s[i].syscall, s[i].wchan,
 			s[i].why ? s[i].why : "?");
+		if (s[i].pc) {
+			char b[160];
+			symbolize(b, sizeof b, s[i].pc);
+			fprintf(stderr, "    at %s\n", b);
+		}
 		struct sib *t = sib_by_tid(s[i].tid);
 		if (t) {
 			fputs("    = ", stderr);
