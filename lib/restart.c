@@ -195,7 +195,6 @@ static uintptr_t mark_of(uintptr_t where)
 	return where * 0x9e3779b97f4a7c15ull ^ 0x5bd1e995u;
 }
 
-/* state: 1 (asleep), or already claimed for a round (gen * 4 + 2). */
 /* A word of this thread's stack that may lie in a frame that is gone (a
  * jump out of a handler): checked first, as an alternate signal stack may
  * have been unmapped since, and not instrumented, as ASan poisons what is
@@ -207,6 +206,7 @@ static uintptr_t stack_word(uintptr_t where)
 		       *(volatile const uintptr_t *)where : 0;
 }
 
+/* state: 1 (asleep), or already claimed for a round (gen * 4 + 2). */
 static struct sleeper *sleep_begin(volatile uintptr_t *mark, uint32_t state)
 {
 	/* Our signal is blocked in a continued call and in a handler on top
@@ -409,21 +409,31 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 		return false;
 	/* The call goes on with the program's own signal mask (its
 	 * signals end it as they would have), plus ours. */
-	uint64_t mask, handler_mask;
+	uint64_t mask, handler_mask, all = ~0ull;
 	__builtin_memcpy(&mask, &uc->uc_sigmask, 8);
 	mask |= 1ull << (cf_config()->signo - 1);
+	/* The slot is taken and given back with every signal blocked: after
+	 * a park the handler runs with the program's mask, and a program's
+	 * handler that came in halfway (the slot marked asleep, this thread
+	 * not yet pointing at it) and left by a jump would leave a slot that
+	 * every later round claims as parked while the thread runs on. */
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
+			(long)&handler_mask, 8, 0, 0);
 	volatile uintptr_t mark = 0;
 	struct sleeper *s = sleep_begin(&mark, state);
 	/* With every slot taken, the thread could be neither counted asleep
 	 * nor signalled while it sleeps here: the call is left to the
 	 * program (the kernel makes a futex wait again by itself; the others
 	 * fail with EINTR). */
-	if (!s)
+	if (!s) {
+		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK,
+				(long)&handler_mask, 0, 8, 0, 0);
 		return false;
+	}
 	if (counted)
 		counted(arg);
-	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask,
-			(long)&handler_mask, 8, 0, 0);
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8, 0,
+			0);
 	long r;
 	if (block) {
 		r = cf_raw_syscall6(SYS_restart_syscall, 0, 0, 0, 0, 0, 0);
@@ -441,10 +451,12 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 					    a[5]);
 		while (r == -EINTR && handlers_run == before);
 	}
-	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
-			0, 8, 0, 0);
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8, 0,
+			0);
 	sleep_end(s, cf_program_mask(uc));
 	mark = 0;
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
+			0, 8, 0, 0);
 	g[REG_RAX] = r;
 	if (again)
 		g[REG_RIP] = (greg_t)(ip + 2);

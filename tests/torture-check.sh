@@ -13,7 +13,11 @@
 #    top of continued calls;
 #  - seed 880045238: libcfork's signal found a thread in glibc's
 #    cancellation handler and redirected its return, through which the
-#    cancellation then unwound (a crash, 1 run in 11).
+#    cancellation then unwound (a crash, 1 run in 11);
+#  - seed 309611307: a program handler that came in while a parked thread
+#    took a sleeper slot, and jumped out, left the slot marked asleep:
+#    every later quiesce claimed the thread as parked while it ran (a
+#    handler half done in the child, 1 run of 500 cforks in 4).
 # A failure prints the seed and the command that replays it.
 bindir=${top_builddir:-.}/tests
 status=0
@@ -29,4 +33,5 @@ run -s 3 -n 100 -k longjmp
 run -s 669454916 -n 150
 run -s 5 -n 100 -k coro,siglongjmp
 run -s 880045238 -n 100
+run -s 309611307 -n 500
 exit $status
