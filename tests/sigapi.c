@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -36,10 +37,51 @@
 int __sigpause(int sig_or_mask, int is_sig);   /* glibc's, both flavours */
 
 static _Atomic int started;
+/* Who each sibling is, for the message when one does not stop. */
+static _Atomic pid_t tids[MAX_THREADS];
+static const char *roles[MAX_THREADS];
 
-static void spin(void)
+static void up(const char *role)
 {
-	atomic_fetch_add(&started, 1);
+	int i = atomic_load(&started);
+	while (!atomic_compare_exchange_weak(&started, &i, i + 1))
+		;
+	if (i < MAX_THREADS) {
+		roles[i] = role;
+		atomic_store(&tids[i], (pid_t)syscall(SYS_gettid));
+	}
+}
+
+/* function+offset or object+offset of a code address, in a static buffer
+ * (one call per printf) */
+static const char *symbol(uintptr_t a)
+{
+	static char b[160];
+	Dl_info di;
+	if (!a)
+		snprintf(b, sizeof b, "?");
+	else if (dladdr((void *)a, &di) && di.dli_sname)
+		snprintf(b, sizeof b, "%s+%#lx", di.dli_sname,
+			 (unsigned long)(a - (uintptr_t)di.dli_saddr));
+	else if (dladdr((void *)a, &di) && di.dli_fname)
+		snprintf(b, sizeof b, "%s+%#lx", di.dli_fname,
+			 (unsigned long)(a - (uintptr_t)di.dli_fbase));
+	else
+		snprintf(b, sizeof b, "%#lx", (unsigned long)a);
+	return b;
+}
+
+static const char *role_of(pid_t tid)
+{
+	for (int i = 0; i < MAX_THREADS; i++)
+		if (atomic_load(&tids[i]) == tid)
+			return roles[i];
+	return "?";
+}
+
+static void spin(const char *role)
+{
+	up(role);
 	for (;;)
 		__asm__ volatile("" ::: "memory");
 }
@@ -54,7 +96,7 @@ static void *holder(void *arg)
 	sigset_t cur;
 	CHECK(pthread_sigmask(SIG_SETMASK, NULL, &cur) == 0);
 	CHECK(sigismember(&cur, OURS) == 1);     /* as the program set it */
-	spin();
+	spin("holder");
 	return NULL;
 }
 
@@ -70,7 +112,7 @@ static void *setter(void *arg)
 		setcontext(&uc);
 		DIE("setcontext returned");
 	}
-	spin();
+	spin("setter");
 	return NULL;
 }
 
@@ -91,7 +133,7 @@ static void *swapper(void *arg)
 	co_side.uc_stack.ss_size = sizeof stack;
 	sigfillset(&co_side.uc_sigmask);
 	makecontext(&co_side, side, 0);
-	atomic_fetch_add(&started, 1);
+	up("swapper");
 	for (;;) {
 		CHECK(swapcontext(&co_main, &co_side) == 0);
 		sigfillset(&co_main.uc_sigmask);
@@ -112,7 +154,7 @@ static void *jumper(void *arg)
 	(void)arg;
 	if (!setjmp(plain_env))
 		CHECK(raise(SIGUSR1) == 0);     /* its handler blocks all */
-	spin();
+	spin("jumper");
 	return NULL;
 }
 
@@ -122,7 +164,7 @@ static void *pauser(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, OURS);
 	CHECK(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0);
-	atomic_fetch_add(&started, 1);
+	up("pauser");
 	for (;;)
 		__sigpause(arg ? SIGUSR2 : 0, arg != NULL);
 	return NULL;
@@ -136,7 +178,7 @@ static void *waiter(void *arg)
 	sigaddset(&set, OURS);
 	sigaddset(&set, SIGUSR2);
 	CHECK(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0);
-	atomic_fetch_add(&started, 1);
+	up("waiter");
 	for (;;) {
 		int sig;
 		CHECK(sigwait(&set, &sig) == 0);
@@ -153,7 +195,7 @@ static void *fd_reader(void *arg)
 	CHECK(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0);
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
 	CHECK(fd >= 0);
-	atomic_fetch_add(&started, 1);
+	up("fd_reader");
 	for (;;) {
 		struct signalfd_siginfo si;
 		if (read(fd, &si, sizeof si) == sizeof si)
@@ -169,7 +211,7 @@ static void *all_blocker(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	CHECK(pthread_sigmask(SIG_BLOCK, &all, NULL) == 0);
-	atomic_fetch_add(&started, 1);
+	up("all_blocker");
 	for (;;) {
 		siginfo_t si;
 		struct timespec t = { 0, 100000000 };
@@ -193,10 +235,19 @@ static struct cfork_report run(void *(*const fns[])(void *),
 	for (int i = 0; i < n; i++) {
 		t_cfork_once(&r);
 		if (!r.coherent || (int)r.parked != nthreads) {
-			struct cfork_straggler s;
-			if (cfork_last_stragglers(&s, 1, sizeof s))
-				fprintf(stderr, "straggler %d: %s\n",
-					(int)s.tid, s.why);
+			struct cfork_straggler s[MAX_THREADS];
+			size_t ns = cfork_last_stragglers(s, MAX_THREADS,
+							  sizeof s[0]);
+			for (size_t k = 0; k < ns && k < MAX_THREADS; k++) {
+				fprintf(stderr, "straggler %d (%s) state %c "
+					"syscall %ld pc %s: %s\n",
+					(int)s[k].tid, role_of(s[k].tid),
+					s[k].state, s[k].syscall,
+					symbol(s[k].pc), s[k].why);
+				for (unsigned d = 0; d < s[k].depth; d++)
+					fprintf(stderr, "  #%u %s\n", d,
+						symbol(s[k].stack[d]));
+			}
 			DIE("cfork %d: coherent %d, parked %u of %d", i,
 			    r.coherent, r.parked, nthreads);
 		}
