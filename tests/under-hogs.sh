@@ -36,7 +36,7 @@ for t in "$@"; do
 		i=$((i + 1))
 		if ! "$bindir/$t" >"$tmp/out" 2>&1; then
 			failed=$((failed + 1))
-			[ $failed -le 3 ] && { echo "-- $t run $i:"; tail -n 5 "$tmp/out"; }
+			[ $failed -le 3 ] && { echo "-- $t run $i:"; tail -n 20 "$tmp/out"; }
 		fi
 	done
 	echo "$t: $failed of $runs runs failed"
