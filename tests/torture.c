@@ -700,21 +700,30 @@ static unsigned jump_crosses(const struct sib *t, const void *ctx,
 	if (end > sp + 65536)
 		end = sp + 65536;
 	bool held = false;
+	unsigned frames = 0;
 	for (uintptr_t p = sp; p + 8 <= end; p += 8) {
 		uintptr_t w = *(const uintptr_t *)p;
 		if (in_stub(w))
 			r |= AVOID_STUB;
 		if (w == held_ret[0] || w == held_ret[1])
 			held = true;
-		/* the held handler's own frame is the next one up */
-		if (held && w == restorer && p + 320 <= end && !(r & AVOID_HELD)) {
-			r |= AVOID_HELD;
-			*held_sig = *(const int *)(p + 312);
-		}
 		/* The kernel's rt_sigframe: return address, ucontext (304
 		 * bytes), then siginfo. */
-		if (w == restorer && p + 320 <= end &&
-		    *(const int *)(p + 312) != cfork_signo)
+		if (w != restorer || p + 320 > end)
+			continue;
+		int sig = *(const int *)(p + 312);
+		/* The held handler's own frame is the next one up, and the
+		 * first: a hold blocks every signal, so no frame (libcfork's
+		 * handler parked on top of a program's that has not started,
+		 * say) lies below one.  A word that looks like a hold's below
+		 * a later frame was left by an earlier hold at that depth. */
+		if (held && !frames && sig != cfork_signo) {
+			r |= AVOID_HELD;
+			*held_sig = sig;
+		}
+		held = false;
+		frames++;
+		if (sig != cfork_signo)
 			r |= X_FRAME;
 	}
 	return r;
