@@ -36,7 +36,7 @@
 #include <sys/wait.h>
 
 #include "cfork.h"
-#include "test.h"
+#include "run.h"
 
 /* The symbols libcfork exports under glibc's names. */
 int __register_atfork(void (*prepare)(void), void (*parent)(void),
@@ -512,11 +512,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--nested-only"))
 		return nested_only();
 	t_alarm(120);
-	/* Found now: a test harness may change directory later. */
-	char self[4096];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-	CHECK(len > 0);
-	self[len] = '\0';
+	const char *self = t_self();
 
 	CHECK(pthread_atfork(prep_A, par_A_clobber, chi_A) == 0);
 	CHECK(pthread_atfork(prep_B, par_B, chi_B) == 0);

@@ -281,11 +281,7 @@ int main(int argc, char **argv)
 	if (argc == 6 && !strcmp(argv[1], "--child"))
 		return child_main(argv);
 	t_alarm(120);
-	static char path[4096];
-	ssize_t len = readlink("/proc/self/exe", path, sizeof path - 1);
-	CHECK(len > 0);
-	path[len] = '\0';
-	self = path;
+	self = t_self();
 
 	static char long_mode[8192] = "CFORK_MODE=";
 	memset(long_mode + 11, 'x', sizeof long_mode - 12);

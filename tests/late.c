@@ -63,11 +63,8 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--child"))
 		return child_main();
 	t_alarm(120);
-	static char self[4096];
+	char *self = t_self();
 	static struct t_output o;
-	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-	CHECK(len > 0);
-	self[len] = '\0';
 
 	char *args[] = { self, "--child", NULL };
 	t_run(args, NULL, &o);

@@ -169,11 +169,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "--child"))
 		return child_main(argv[2]);
 	t_alarm(120);
-	static char self[4096];
+	char *self = t_self();
 	static struct t_output o;
-	ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-	CHECK(len > 0);
-	self[len] = '\0';
 
 	static const char *const set[] = {
 		"CFORK_MODE=direct", "CFORK_SIGNAL=40",

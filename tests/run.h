@@ -10,6 +10,19 @@
 
 #include "test.h"
 
+/* This program's path, found once (a test may change directory later):
+ * what a test runs again as its own child. */
+static inline char *t_self(void)
+{
+	static char self[4096];
+	if (!self[0]) {
+		ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+		CHECK(len > 0);
+		self[len] = '\0';
+	}
+	return self;
+}
+
 struct t_output {
 	int status;                 /* as waitpid gives it */
 	char out[4096], err[8192];  /* what it wrote, NUL-ended, cut short */
