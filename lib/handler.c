@@ -37,6 +37,10 @@
 
 #include "internal.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+
 struct cf_hot cf_hot;
 uint64_t cf_request_tag;
 
@@ -235,8 +239,16 @@ static void record_hijack(struct cf_thread *t, uint32_t gen)
  * thread stack nearly used up, or a program's handler running on a small
  * alternate stack) is not walked, since it would overflow into the guard
  * page and the kernel would kill the process: it is treated like one found
- * where it may not stop.  The main thread's stack grows on demand. */
+ * where it may not stop.  The main thread's stack grows on demand.  Built
+ * with AddressSanitizer, whose frames are larger and whose interceptors
+ * the walk calls, it needs four times as much. */
+#ifdef __SANITIZE_ADDRESS__
+#define WALK_STACK 24576u
+#else
 #define WALK_STACK 6144u
+#endif
+/* What a call continued in the handler needs (restart.c). */
+#define CALL_STACK (WALK_STACK / 6)
 
 static bool room_to_walk(const ucontext_t *uc, pid_t pid)
 {
@@ -250,10 +262,28 @@ static bool room_to_walk(const ucontext_t *uc, pid_t pid)
 	       cf_mem_readable(sp - WALK_STACK, WALK_STACK);
 }
 
-static void handler(int sig, siginfo_t *si, void *ctx)
+/* In a program built with AddressSanitizer, the stack below the
+ * interrupted code may still carry the poison of frames that were left
+ * without their epilogue (a jump, a cancellation): the handler's frames,
+ * which lie there, would be reported as overflows.  Their room is cleared
+ * first, as the sanitizer clears a stack before a longjmp. */
+#define HANDLER_STACK (4 * WALK_STACK)
+
+CF_NO_ASAN static void clear_poison(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	uintptr_t top = (uintptr_t)__builtin_frame_address(0);
+	__asan_unpoison_memory_region((void *)(top - HANDLER_STACK),
+				      HANDLER_STACK);
+#endif
+}
+
+CF_NO_ASAN static void handler(int sig, siginfo_t *si, void *ctx)
 {
 	int saved_errno = errno;
 	ucontext_t *uc = ctx;
+	bool go_on = false;           /* RETRY without a walk: see out_done */
+	clear_poison();
 
 	if (sig != our_signo)
 		goto out_errno;
@@ -309,7 +339,8 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	bool had = take_back_hijack();
 	struct cf_hijack hj = { .depth = 0 };
 	enum cf_verdict v = CF_RETRY;
-	if (room_to_walk(uc, pid)) {
+	bool room = room_to_walk(uc, pid);
+	if (room) {
 		cf_all_blocked = true;
 		v = cf_safepoint_judge(uc, self_tid(pid), &hj);
 		cf_all_blocked = false;
@@ -349,12 +380,19 @@ static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 	case CF_RETRY:
 		set_verdict(t, gen, CF_V_RETRY);
+		go_on = !room;
 		break;
 	}
 	progress();
 out_done:
 	atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);
 	cf_in_handler = nested;
+	/* Not walked, for want of stack: a call it slept in goes on (it
+	 * needs far less), rather than end with EINTR. */
+	if (go_on && cf_mem_readable(
+		    (uintptr_t)__builtin_frame_address(0) - CALL_STACK,
+		    CALL_STACK))
+		cf_restart_unclaimed(uc);
 	goto out_errno;
 out_continue:
 	atomic_fetch_sub_explicit(&cf_hot.users, 1, memory_order_release);

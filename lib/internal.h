@@ -37,6 +37,9 @@
 
 #define CF_HIDDEN __attribute__((visibility("hidden")))
 #define CF_TLS __thread __attribute__((tls_model("initial-exec")))
+/* Code that AddressSanitizer must not check (the program's build may have
+ * it): reads of any word of a thread's stack, its redzones included. */
+#define CF_NO_ASAN __attribute__((no_sanitize_address))
 
 /* ---- sys.c: raw system calls, usable in a signal handler ---- */
 pid_t cf_gettid(void);
@@ -258,6 +261,10 @@ int cf_restart_init(void);        /* 0 or -errno; once, before threads */
 /* After a park: finish the system call our signal interrupted, so that the
  * thread sees its normal result instead of EINTR. */
 void cf_restart_interrupted(ucontext_t *uc);
+/* The same for a thread that may not be counted as stopped: the call goes
+ * on with our signal blocked, unclaimable, and the thread is asked again
+ * once it returns. */
+void cf_restart_unclaimed(ucontext_t *uc);
 /* Was the thread in a system call that slept when the signal came?  The
  * kernel shows -EINTR after the syscall instruction, or the instruction
  * again to restart the call. */
@@ -313,6 +320,10 @@ int cf_unwind_init(void);
 /* tid: the calling thread's, whose last walk is kept (0: not kept). */
 int cf_walk(const ucontext_t *uc, pid_t tid, cf_frame_fn *fn, void *arg);
 bool cf_mem_readable(uintptr_t addr, size_t len);
+/* The word at addr (any alignment), readable (cf_mem_readable): a
+ * stack's, unchecked by AddressSanitizer, whose redzones and dead frames
+ * the walk reads. */
+uintptr_t cf_stack_word(uintptr_t addr);
 
 /* ---- objects.c ---- */
 enum cf_objkind {

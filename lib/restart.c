@@ -199,11 +199,10 @@ static uintptr_t mark_of(uintptr_t where)
  * jump out of a handler): checked first, as an alternate signal stack may
  * have been unmapped since, and not instrumented, as ASan poisons what is
  * left of a dead frame; 0 if it cannot be read. */
-__attribute__((no_sanitize_address))
 static uintptr_t stack_word(uintptr_t where)
 {
-	return cf_mem_readable(where, sizeof(uintptr_t)) ?
-		       *(volatile const uintptr_t *)where : 0;
+	return cf_mem_readable(where, sizeof(uintptr_t)) ? cf_stack_word(where)
+							 : 0;
 }
 
 /* state: 1 (asleep), or already claimed for a round (gen * 4 + 2). */
@@ -420,12 +419,12 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
 			(long)&handler_mask, 8, 0, 0);
 	volatile uintptr_t mark = 0;
-	struct sleeper *s = sleep_begin(&mark, state);
+	struct sleeper *s = state ? sleep_begin(&mark, state) : NULL;
 	/* With every slot taken, the thread could be neither counted asleep
 	 * nor signalled while it sleeps here: the call is left to the
 	 * program (the kernel makes a futex wait again by itself; the others
 	 * fail with EINTR). */
-	if (!s) {
+	if (!s && state) {
 		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK,
 				(long)&handler_mask, 0, 8, 0, 0);
 		return false;
@@ -453,7 +452,8 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 	}
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8, 0,
 			0);
-	sleep_end(s, cf_program_mask(uc));
+	if (s)
+		sleep_end(s, cf_program_mask(uc));
 	mark = 0;
 	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&handler_mask,
 			0, 8, 0, 0);
@@ -466,6 +466,11 @@ static bool continue_call(ucontext_t *uc, uint32_t state,
 void cf_restart_interrupted(ucontext_t *uc)
 {
 	continue_call(uc, 1, NULL, NULL);
+}
+
+void cf_restart_unclaimed(ucontext_t *uc)
+{
+	continue_call(uc, 0, NULL, NULL);
 }
 
 bool cf_restart_park_asleep(ucontext_t *uc, uint32_t gen,

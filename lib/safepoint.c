@@ -160,7 +160,7 @@ static bool read_word(uintptr_t addr, uintptr_t *out)
 {
 	if (!cf_mem_readable(addr, sizeof *out))
 		return false;
-	memcpy(out, (const void *)addr, sizeof *out);
+	*out = cf_stack_word(addr);
 	return true;
 }
 
@@ -271,7 +271,7 @@ static bool hijack_at(const struct cf_frame *caller, struct cf_hijack *hj)
 	if (shadow_stack || caller->exact_ip || !o || o->kind == CF_OBJ_SELF ||
 	    cf_cancel_requested() ||
 	    !cf_mem_readable(slot, sizeof(uintptr_t)) ||
-	    *(const uintptr_t *)slot != caller->ip || !after_call(caller->ip))
+	    cf_stack_word(slot) != caller->ip || !after_call(caller->ip))
 		return false;
 	hj->slot = slot;
 	hj->ra = caller->ip;

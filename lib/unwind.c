@@ -168,6 +168,14 @@ bool cf_mem_readable(uintptr_t addr, size_t len)
 	return readable(&w, addr, len);
 }
 
+CF_NO_ASAN uintptr_t cf_stack_word(uintptr_t addr)
+{
+	/* libunwind reads code too, at any alignment. */
+	const struct __attribute__((packed, may_alias)) { uintptr_t w; } *p =
+		(const void *)addr;
+	return p->w;
+}
+
 static int access_mem(unw_addr_space_t a, unw_word_t addr, unw_word_t *val,
 		      int write, void *arg)
 {
@@ -176,7 +184,7 @@ static int access_mem(unw_addr_space_t a, unw_word_t addr, unw_word_t *val,
 		w->unrecordable = true;
 		return -UNW_EINVAL;
 	}
-	memcpy(val, (const void *)addr, sizeof *val);
+	*val = cf_stack_word(addr);
 	if (!immutable(w, addr, sizeof *val))
 		note_mem(w, addr);
 	return 0;
@@ -394,8 +402,7 @@ static void note_mem(struct walk *w, uintptr_t addr)
 		w->unrecordable = true;
 		return;
 	}
-	uintptr_t word;
-	memcpy(&word, (const void *)addr, sizeof word);
+	uintptr_t word = cf_stack_word(addr);
 	PUT(m->mem[n][0], addr);
 	PUT(m->mem[n][1], word);
 	PUT(m->nmem, n + 1);
@@ -479,7 +486,7 @@ static bool memo_find(pid_t tid, uint32_t gen, const ucontext_t *uc,
 		uintptr_t addr = GET(m->mem[i][0]), word;
 		if (!readable(&w, addr, sizeof word))
 			return false;
-		memcpy(&word, (const void *)addr, sizeof word);
+		word = cf_stack_word(addr);
 		if (word != GET(m->mem[i][1]))
 			return false;
 	}

@@ -678,6 +678,14 @@ static uintptr_t stack_end(const struct sib *t, uintptr_t sp)
 	return 0;
 }
 
+/* A word of a thread's stack, live or dead: not checked by AddressSanitizer,
+ * which poisons the redzones and dead frames that these scans read. */
+__attribute__((no_sanitize_address))
+static uintptr_t peek(uintptr_t a)
+{
+	return *(const volatile uintptr_t *)a;
+}
+
 /* What a jump from a handler that interrupted ctx would cross: the stub
  * (AVOID_STUB), a program handler held by the trampoline (AVOID_HELD), or
  * any other signal frame of the program's (X_FRAME: a handler that has
@@ -702,7 +710,7 @@ static unsigned jump_crosses(const struct sib *t, const void *ctx,
 	bool held = false;
 	unsigned frames = 0;
 	for (uintptr_t p = sp; p + 8 <= end; p += 8) {
-		uintptr_t w = *(const uintptr_t *)p;
+		uintptr_t w = peek(p);
 		if (in_stub(w))
 			r |= AVOID_STUB;
 		if (w == held_ret[0] || w == held_ret[1])
@@ -711,7 +719,7 @@ static unsigned jump_crosses(const struct sib *t, const void *ctx,
 		 * bytes), then siginfo. */
 		if (w != restorer || p + 320 > end)
 			continue;
-		int sig = *(const int *)(p + 312);
+		int sig = (int)(uint32_t)peek(p + 312);
 		/* The held handler's own frame is the next one up, and the
 		 * first: a hold blocks every signal, so no frame (libcfork's
 		 * handler parked on top of a program's that has not started,
@@ -804,7 +812,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 	*e = (struct hev){ (uint8_t)sig, (uint8_t)t->hdepth, (uint8_t)t->armed,
 			   0, (uint32_t)(uintptr_t)si->si_value.sival_ptr,
 			   (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
-			   *(const uintptr_t *)uc->uc_mcontext.gregs[REG_RSP],
+			   peek((uintptr_t)uc->uc_mcontext.gregs[REG_RSP]),
 			   mono() };
 	unsigned x = 0;
 	bool jump = (s == S_RTJ || sig == sig_rtt) && t->armed &&
@@ -1016,7 +1024,7 @@ static bool mark_left(const struct sib *t)
 	 * mark): any mark found, live frame or dead, was left. */
 	for (int k = 0; k < n; k++)
 		for (uintptr_t p = lo[k]; p + 8 <= hi[k]; p += 8)
-			if (*(const uintptr_t *)p ==
+			if (peek(p) ==
 			    ((p * 0x9e3779b97f4a7c15ull) ^ 0x5bd1e995u))
 				return true;
 	return false;
@@ -2034,7 +2042,7 @@ static void victim_cleanup(void *arg)
 	bool stub = false, handler = false;
 	for (uintptr_t p = sp; know_lib && p + 8 <= h->frame &&
 	     p < sp + 65536; p += 8) {
-		uintptr_t w = *(const uintptr_t *)p;
+		uintptr_t w = peek(p);
 		stub |= in_stub(w);
 		handler |= w > handler_lo && w < handler_hi;
 	}
@@ -2611,7 +2619,7 @@ static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 				int shown = 0;
 				for (uintptr_t a = t->stk_hi - 8; a >= t->stk_lo &&
 				     shown < 80; a -= 8) {
-					uintptr_t w = *(const uintptr_t *)a;
+					uintptr_t w = peek(a);
 					Dl_info di;
 					if (w < 65536 || !dladdr((void *)w, &di) ||
 					    !di.dli_fname)
