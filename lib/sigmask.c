@@ -618,8 +618,17 @@ static void wrap_cancellation(void)
 			cf_nanosleep_ns(10000);
 		return;
 	}
+	/* The program's signals are kept from the throwaway thread (it
+	 * inherits this mask), ours is not: both threads stay stoppable.
+	 * The cancellation loads libgcc_s, which waits for the loader lock;
+	 * a sibling parked inside dlopen may hold it until the quiesce backs
+	 * off, which a thread deaf to our signal would keep waiting for the
+	 * bound (torture seed 990013431). */
 	sigset_t all, old;
 	sigfillset(&all);
+	int o = atomic_load(&ours);
+	if (o)
+		sigdelset(&all, o);
 	real.pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_t th;
 	sem_t sems[2];
