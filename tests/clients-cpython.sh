@@ -34,12 +34,7 @@ test_bound=1200       # seconds for one test module (regrtest --timeout)
 
 part=cpython
 . "$(dirname "$0")/clients-lib.sh"
-
-if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
-	echo "clients-cpython.sh: CFORK_RUN must name the cfork-run to test" >&2
-	exit 99
-fi
-command -v timeout >/dev/null 2>&1 || skip "timeout not found"
+tools timeout
 cc=${CC:-cc}
 command -v "$cc" >/dev/null 2>&1 || skip "$cc not found (it builds the fork log)"
 

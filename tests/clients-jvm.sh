@@ -34,14 +34,7 @@ start_bound=600       # tenths of a second for the launches to start
 
 part=jvm
 . "$(dirname "$0")/clients-lib.sh"
-
-if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
-	echo "clients-jvm.sh: CFORK_RUN must name the cfork-run to test" >&2
-	exit 99
-fi
-for tool in timeout awk sort; do
-	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
-done
+tools timeout awk sort
 
 bin=
 [ -n "${CLIENTS_JAVA_HOME:-}" ] && bin=$CLIENTS_JAVA_HOME/bin/

@@ -6,6 +6,19 @@ say() { printf '%s: %s\n' "$part" "$*"; }
 skip() { say "SKIP: $*"; printf '%s: skipped (%s)\n' "$part" "$*" >>"$summary_file"; exit 77; }
 fail() { say "FAIL: $*"; printf '%s: FAILED (%s)\n' "$part" "$*" >>"$summary_file"; exit 1; }
 
+# Every part tests the cfork-run that CFORK_RUN names.
+if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
+	echo "$(basename "$0"): CFORK_RUN must name the cfork-run to test" >&2
+	exit 99
+fi
+
+# tools TOOL...: skips the part unless each is on PATH.
+tools() {
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null 2>&1 || skip "$tool not found"
+	done
+}
+
 # need HAVE_FN PACKAGE...: unless HAVE_FN succeeds, installs Debian's
 # PACKAGEs with apt-get (through sudo unless root; these targets are not
 # in make check, so CI's package list does not carry them), and skips

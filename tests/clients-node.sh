@@ -24,14 +24,7 @@ run_bound=1200        # seconds for one run
 
 part=node
 . "$(dirname "$0")/clients-lib.sh"
-
-if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
-	echo "clients-node.sh: CFORK_RUN must name the cfork-run to test" >&2
-	exit 99
-fi
-for tool in timeout awk sort; do
-	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
-done
+tools timeout awk sort
 
 # A node already installed (NodeSource's 20, say, with libuv built in) is
 # used as it is, not replaced: only where there is none is Debian 12's

@@ -42,14 +42,7 @@ run_bound=1800        # seconds for one whole run
 
 part=numpy
 . "$(dirname "$0")/clients-lib.sh"
-
-if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
-	echo "clients-numpy.sh: CFORK_RUN must name the cfork-run to test" >&2
-	exit 99
-fi
-for tool in timeout awk sort; do
-	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
-done
+tools timeout awk sort
 
 # Debian's numpy links libblas.so.3, which the alternatives system points at
 # one BLAS or another; the threaded OpenBLAS's copy is put first in the

@@ -26,14 +26,7 @@ start_bound=100       # tenths of a second for the server to answer
 
 part=redis
 . "$(dirname "$0")/clients-lib.sh"
-
-if [ -z "${CFORK_RUN:-}" ] || [ ! -x "$CFORK_RUN" ]; then
-	echo "clients-redis.sh: CFORK_RUN must name the cfork-run to test" >&2
-	exit 99
-fi
-for tool in timeout awk sort od; do
-	command -v $tool >/dev/null 2>&1 || skip "$tool not found"
-done
+tools timeout awk sort od
 
 # Debian's packages, installed here when missing (the target is not part of
 # make check, so CI's package list does not carry them).
