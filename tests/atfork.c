@@ -21,9 +21,6 @@
 #include "config.h"
 
 #include <dlfcn.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
@@ -37,6 +34,7 @@
 
 #include "cfork.h"
 #include "run.h"
+#include "seccomp.h"
 
 /* The symbols libcfork exports under glibc's names. */
 int __register_atfork(void (*prepare)(void), void (*parent)(void),
@@ -424,12 +422,7 @@ static void test_modules(void)
 static int refuse_fork(void)
 {
 	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
+		T_SECCOMP_LOAD_NR,
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
@@ -438,11 +431,7 @@ static int refuse_fork(void)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
 	};
-	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -errno;
-	return 0;
+	return t_seccomp(f, sizeof f / sizeof f[0]);
 }
 
 /* In a helper process (the filter cannot be removed): its exit status is

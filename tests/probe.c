@@ -7,10 +7,7 @@
  *   verdicts small=V thp=V hugetlb=V auto=direct|quiesce hugetlb_auto=...
  */
 #include <cfork.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -19,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "seccomp.h"
 #include "test.h"
 
 static const char *const names[CFORK_PATHS] = { "small", "thp", "hugetlb" };
@@ -158,19 +156,12 @@ static void check_auto(const char **auto_m, const char **huge_m)
 static bool forbid_io_uring(void)
 {
 	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-			 offsetof(struct seccomp_data, nr)),
+		T_SECCOMP_LOAD_NR,
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
-	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+	return t_seccomp(f, sizeof f / sizeof f[0]) == 0;
 }
 
 /* Without io_uring the probe cannot tell, says why, and auto mode stops
