@@ -19,7 +19,6 @@
 #define _GNU_SOURCE
 #include "config.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -30,6 +29,7 @@
 
 #include "cfork.h"
 #include "run.h"
+#include "symbol.h"
 
 #define OURS (SIGRTMAX - 6)             /* the default CFORK_SIGNAL */
 #define MAX_THREADS 16
@@ -50,25 +50,6 @@ static void up(const char *role)
 		roles[i] = role;
 		atomic_store(&tids[i], (pid_t)syscall(SYS_gettid));
 	}
-}
-
-/* function+offset or object+offset of a code address, in a static buffer
- * (one call per printf) */
-static const char *symbol(uintptr_t a)
-{
-	static char b[160];
-	Dl_info di;
-	if (!a)
-		snprintf(b, sizeof b, "?");
-	else if (dladdr((void *)a, &di) && di.dli_sname)
-		snprintf(b, sizeof b, "%s+%#lx", di.dli_sname,
-			 (unsigned long)(a - (uintptr_t)di.dli_saddr));
-	else if (dladdr((void *)a, &di) && di.dli_fname)
-		snprintf(b, sizeof b, "%s+%#lx", di.dli_fname,
-			 (unsigned long)(a - (uintptr_t)di.dli_fbase));
-	else
-		snprintf(b, sizeof b, "%#lx", (unsigned long)a);
-	return b;
 }
 
 static const char *role_of(pid_t tid)
@@ -239,14 +220,16 @@ static struct cfork_report run(void *(*const fns[])(void *),
 			size_t ns = cfork_last_stragglers(s, MAX_THREADS,
 							  sizeof s[0]);
 			for (size_t k = 0; k < ns && k < MAX_THREADS; k++) {
+				char b[160];
+				t_symbol(b, sizeof b, s[k].pc);
 				fprintf(stderr, "straggler %d (%s) state %c "
 					"syscall %ld pc %s: %s\n",
 					(int)s[k].tid, role_of(s[k].tid),
-					s[k].state, s[k].syscall,
-					symbol(s[k].pc), s[k].why);
-				for (unsigned d = 0; d < s[k].depth; d++)
-					fprintf(stderr, "  #%u %s\n", d,
-						symbol(s[k].stack[d]));
+					s[k].state, s[k].syscall, b, s[k].why);
+				for (unsigned d = 0; d < s[k].depth; d++) {
+					t_symbol(b, sizeof b, s[k].stack[d]);
+					fprintf(stderr, "  #%u %s\n", d, b);
+				}
 			}
 			DIE("cfork %d: coherent %d, parked %u of %d", i,
 			    r.coherent, r.parked, nthreads);

@@ -101,6 +101,7 @@
 #include "pinned.h"
 #endif
 #include "child.h"
+#include "symbol.h"
 #include "test.h"
 
 /* Options ---------------------------------------------------------------- */
@@ -528,8 +529,6 @@ static void hviol(const struct sib *t, int code, int sig, int from, long a,
 	atomic_store_explicit(&hvs[i].code, code, memory_order_release);
 }
 
-static void symbolize(char *out, size_t len, uintptr_t a);
-
 static void print_events(const struct sib *t)
 {
 	unsigned n = t->nev;
@@ -538,8 +537,8 @@ static void print_events(const struct sib *t)
 	for (unsigned i = n > 32 ? n - 32 : 0; i < n; i++) {
 		const struct hev *e = &t->ev[i % 32];
 		char a[160], b[160];
-		symbolize(a, sizeof a, e->ip);
-		symbolize(b, sizeof b, e->ret);
+		t_symbol(a, sizeof a, e->ip);
+		t_symbol(b, sizeof b, e->ret);
 		fprintf(stderr, "    %.3f ms: %d %u %u %u %s; %s; %s\n",
 			(double)(e->ns % 100000000000u) / 1e6, e->sig, e->value,
 			e->depth, e->armed,
@@ -2583,8 +2582,6 @@ static const char *const ch_what[] = {
 	[CH_STDIO] = "fdopen/fprintf failed",
 };
 
-static void symbolize(char *out, size_t len, uintptr_t a);
-
 static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 {
 #ifdef HAVE_URING
@@ -2606,8 +2603,8 @@ static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 				     e < t->nev; e++) {
 					const struct hev *h = &t->ev[e % 32];
 					char ip[96], ret[96];
-					symbolize(ip, sizeof ip, h->ip);
-					symbolize(ret, sizeof ret, h->ret);
+					t_symbol(ip, sizeof ip, h->ip);
+					t_symbol(ret, sizeof ret, h->ret);
 					dprintf(2, "  sig %d depth %d what %d "
 						"ip %s ret %s at %llu ns\n",
 						h->sig, h->depth, h->what, ip,
@@ -2628,7 +2625,7 @@ static _Noreturn void child_main(struct forker *f, int i, unsigned acts)
 					base = base ? base + 1 : di.dli_fname;
 					char sym[96];
 					if (di.dli_sname)
-						symbolize(sym, sizeof sym, w);
+						t_symbol(sym, sizeof sym, w);
 					else
 						snprintf(sym, sizeof sym, "%s+%#lx",
 							 base, (unsigned long)(w -
@@ -2708,20 +2705,6 @@ static void schedstat_all(void)
 			sibs[i].run0 = sibs[i].wait0 = 0;
 }
 
-static void symbolize(char *out, size_t len, uintptr_t a)
-{
-	Dl_info di;
-	if (dladdr((void *)a, &di) && di.dli_sname)
-		snprintf(out, len, "%s+%#lx", di.dli_sname,
-			 (unsigned long)(a - (uintptr_t)di.dli_saddr));
-	else if (dladdr((void *)a, &di) && di.dli_fname)
-		snprintf(out, len, "%s+%#lx", strrchr(di.dli_fname, '/') ?
-			 strrchr(di.dli_fname, '/') + 1 : di.dli_fname,
-			 (unsigned long)(a - (uintptr_t)di.dli_fbase));
-	else
-		snprintf(out, len, "%#lx", (unsigned long)a);
-}
-
 static struct sib *sib_by_tid(pid_t tid)
 {
 	for (int i = 0; i < nsibs; i++)
@@ -2749,7 +2732,7 @@ static void print_report(const struct forker *f, const struct cfork_report *r)
 			s[i].why ? s[i].why : "?");
 		if (s[i].pc) {
 			char b[160];
-			symbolize(b, sizeof b, s[i].pc);
+			t_symbol(b, sizeof b, s[i].pc);
 			fprintf(stderr, "    at %s\n", b);
 		}
 		struct sib *t = sib_by_tid(s[i].tid);
@@ -2772,7 +2755,7 @@ static void print_report(const struct forker *f, const struct cfork_report *r)
 		}
 		for (unsigned k = 0; k < s[i].depth && k < CFORK_STACK_MAX; k++) {
 			char b[160];
-			symbolize(b, sizeof b, s[i].stack[k]);
+			t_symbol(b, sizeof b, s[i].stack[k]);
 			fprintf(stderr, "    #%u %s\n", k, b);
 		}
 	}
