@@ -250,16 +250,16 @@ static void record_hijack(struct cf_thread *t, uint32_t gen)
 /* What a call continued in the handler needs (restart.c). */
 #define CALL_STACK (WALK_STACK / 6)
 
-static bool room_to_walk(const ucontext_t *uc, pid_t pid)
+/* Has the handler size bytes of stack below it? */
+static bool room(const ucontext_t *uc, pid_t pid, uintptr_t size)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 	/* The kernel saved the thread's alternate stack in the context, with
 	 * SS_ONSTACK when the interrupted code was running on it (as this
 	 * handler then is). */
 	if (uc->uc_stack.ss_flags & SS_ONSTACK)
-		return sp - (uintptr_t)uc->uc_stack.ss_sp >= WALK_STACK;
-	return self_tid(pid) == pid ||
-	       cf_mem_readable(sp - WALK_STACK, WALK_STACK);
+		return sp - (uintptr_t)uc->uc_stack.ss_sp >= size;
+	return self_tid(pid) == pid || cf_mem_readable(sp - size, size);
 }
 
 /* In a program built with AddressSanitizer, the stack below the
@@ -339,8 +339,8 @@ CF_NO_ASAN static void handler(int sig, siginfo_t *si, void *ctx)
 	bool had = take_back_hijack();
 	struct cf_hijack hj = { .depth = 0 };
 	enum cf_verdict v = CF_RETRY;
-	bool room = room_to_walk(uc, pid);
-	if (room) {
+	bool walk = room(uc, pid, WALK_STACK);
+	if (walk) {
 		cf_all_blocked = true;
 		v = cf_safepoint_judge(uc, self_tid(pid), &hj);
 		cf_all_blocked = false;
@@ -380,7 +380,7 @@ CF_NO_ASAN static void handler(int sig, siginfo_t *si, void *ctx)
 	}
 	case CF_RETRY:
 		set_verdict(t, gen, CF_V_RETRY);
-		go_on = !room;
+		go_on = !walk;
 		break;
 	}
 	progress();
@@ -389,9 +389,7 @@ out_done:
 	cf_in_handler = nested;
 	/* Not walked, for want of stack: a call it slept in goes on (it
 	 * needs far less), rather than end with EINTR. */
-	if (go_on && cf_mem_readable(
-		    (uintptr_t)__builtin_frame_address(0) - CALL_STACK,
-		    CALL_STACK))
+	if (go_on && room(uc, pid, CALL_STACK))
 		cf_restart_unclaimed(uc);
 	goto out_errno;
 out_continue:

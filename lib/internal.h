@@ -283,7 +283,9 @@ unsigned cf_restart_claim(uint32_t gen);
 uint32_t cf_restart_stirs(void);
 /* Around a program's handler (sigmask.c): a thread asleep in a continued
  * call first waits out a quiesce that claimed it, and is not claimable
- * until the handler returns.  hold returns the token unhold takes. */
+ * until the handler returns.  hold returns the token unhold takes;
+ * unhold, given one, leaves every signal blocked (the handler then
+ * returns to the call, whose mask the kernel restores). */
 void *cf_restart_hold(void);
 void cf_restart_unhold(void *token);
 

@@ -281,9 +281,17 @@ void *cf_restart_hold(void)
 
 void cf_restart_unhold(void *token)
 {
+	if (!token)
+		return;
+	/* Marked asleep again with every signal blocked, as everywhere a
+	 * slot changes: no other handler of the program runs on the way back
+	 * to the call (it would run claimable, and one that jumped out would
+	 * leave the mark behind).  The kernel restores the call's mask. */
+	uint64_t all = ~0ull;
+	cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0, 8, 0, 0);
 	/* A handler that jumped out and came back in another call leaves
 	 * the slot awake: never claimable while it runs the program. */
-	if (token && token == mine)
+	if (token == mine)
 		atomic_store(&mine->state, 1);
 }
 

@@ -231,16 +231,7 @@ static void call_held(void *fn, int sig, siginfo_t *si, void *ctx)
 	if (errno != saved_errno)
 		errno = saved_errno;
 	((void (*)(int, siginfo_t *, void *))fn)(sig, si, ctx);
-	if (token) {
-		/* Back to the continued call, marked asleep again: no other
-		 * handler of the program may run on the way (it would run
-		 * claimable, and one that jumped out would leave the mark
-		 * behind).  The kernel restores the call's mask. */
-		uint64_t all = ~0ull;
-		cf_raw_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, 0,
-				8, 0, 0);
-		cf_restart_unhold(token);
-	}
+	cf_restart_unhold(token);
 }
 
 static void trampoline(int sig, siginfo_t *si, void *ctx)
