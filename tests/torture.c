@@ -707,7 +707,7 @@ static unsigned jump_crosses(const struct sib *t, const void *ctx,
 	if (end > sp + 65536)
 		end = sp + 65536;
 	bool held = false;
-	unsigned frames = 0;
+	bool first = true;              /* no signal frame seen yet */
 	for (uintptr_t p = sp; p + 8 <= end; p += 8) {
 		uintptr_t w = peek(p);
 		if (in_stub(w))
@@ -724,12 +724,11 @@ static unsigned jump_crosses(const struct sib *t, const void *ctx,
 		 * handler parked on top of a program's that has not started,
 		 * say) lies below one.  A word that looks like a hold's below
 		 * a later frame was left by an earlier hold at that depth. */
-		if (held && !frames && sig != cfork_signo) {
+		if (held && first && sig != cfork_signo) {
 			r |= AVOID_HELD;
 			*held_sig = sig;
 		}
-		held = false;
-		frames++;
+		first = false;
 		if (sig != cfork_signo)
 			r |= X_FRAME;
 	}
