@@ -97,6 +97,18 @@ static const char *const anytime_only[] = {
 	NULL,
 };
 
+/* The signal API: system call wrappers and register moves, no lock.  The
+ * wrappers in sigmask.c call them with a copy of the program's set on
+ * their own stack, so the caller is this library and the call cannot be
+ * redirected: a thread looping on swapcontext or pthread_sigmask takes
+ * our signal as the system call returns, inside them, nearly every time. */
+static const char *const anytime_signals[] = {
+	"sigprocmask", "pthread_sigmask", "sigaction", "__sigaction",
+	"sigaltstack", "sigpending", "signalfd", "getcontext", "setcontext",
+	"swapcontext",
+	NULL,
+};
+
 /* Computations that take no lock at all, which threads spend their time
  * in while they work (string and memory functions, character classes) or
  * pass through while they leave a signal handler (setjmp and longjmp).
@@ -143,6 +155,9 @@ static unsigned class_of_name(const char *name)
 		if (!strcmp(*p, name))
 			c |= CF_FN_ANYTIME | CF_FN_BLOCKING;
 	for (const char *const *p = anytime_only; *p; p++)
+		if (!strcmp(*p, name))
+			c |= CF_FN_ANYTIME;
+	for (const char *const *p = anytime_signals; *p; p++)
 		if (!strcmp(*p, name))
 			c |= CF_FN_ANYTIME;
 	for (const char *const *p = anytime_pure; *p; p++)

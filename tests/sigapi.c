@@ -3,7 +3,8 @@
  * Every way the signal API can block libcfork's signal leaves the thread
  * stoppable, and a program that uses the number itself is told so once:
  *  - siblings that block it with sighold, that switch with setcontext and
- *    swapcontext to contexts whose mask blocks every signal, that left a
+ *    swapcontext to contexts whose mask blocks every signal, that block
+ *    it with pthread_sigmask or set an action in a loop, that left a
  *    handler whose sa_mask blocks every signal by plain longjmp, that wait
  *    in sigpause (both flavours), sigwait or a signalfd read on a set that
  *    names it: 20 cforks, each coherent with all of them parked;
@@ -119,6 +120,32 @@ static void *swapper(void *arg)
 		CHECK(swapcontext(&co_main, &co_side) == 0);
 		sigfillset(&co_main.uc_sigmask);
 	}
+	return NULL;
+}
+
+/* Nearly all its time in the system call: our signal lands as it
+ * returns, inside libc's pthread_sigmask, called by libcfork's. */
+static void *masker(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, OURS);
+	up("masker");
+	for (;;)
+		CHECK(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0);
+	return NULL;
+}
+
+static void *actor(void *arg)
+{
+	(void)arg;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	up("actor");
+	for (;;)
+		CHECK(sigaction(SIGURG, &sa, NULL) == 0);
 	return NULL;
 }
 
@@ -270,11 +297,12 @@ static int use(void)
 	sigfillset(&sa.sa_mask);
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
 	void *(*const fns[])(void *) = {
-		holder, setter, swapper, jumper, pauser, pauser, waiter,
-		fd_reader,
+		holder, setter, swapper, masker, actor, jumper, pauser,
+		pauser, waiter, fd_reader,
 	};
 	void *const args[] = {
-		NULL, NULL, NULL, NULL, NULL, (void *)1, NULL, NULL,
+		NULL, NULL, NULL, NULL, NULL, NULL, NULL, (void *)1, NULL,
+		NULL,
 	};
 	int n = (int)(sizeof fns / sizeof fns[0]);
 	struct cfork_report r = run(fns, args, n, 20);
