@@ -78,8 +78,10 @@ static __attribute__((noinline)) int deep_wait(int depth)
 static void *jumper(void *arg)
 {
 	(void)arg;
-	atomic_store(&jumper_tid, gettid());
-	sigsetjmp(jumper_env, 1);
+	/* Its tid, which lets the signals come, once they have somewhere
+	 * to jump to. */
+	if (!sigsetjmp(jumper_env, 1))
+		atomic_store(&jumper_tid, gettid());
 	deep_wait(atomic_fetch_add(&jumps, 1) % 4);
 	return NULL;
 }
@@ -99,9 +101,10 @@ static void plain_jump_out(int sig)
 static void *plain_jumper(void *arg)
 {
 	(void)arg;
-	atomic_store(&plain_tid, gettid());
 	if (setjmp(plain_env))
 		atomic_store(&plain_jumped, 1);
+	else
+		atomic_store(&plain_tid, gettid());
 	while (atomic_load(&jumper_word) == 0)
 		syscall(SYS_futex, &jumper_word, FUTEX_WAIT_PRIVATE, 0, NULL);
 	return NULL;
