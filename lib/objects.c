@@ -148,27 +148,26 @@ static const char *const deny_blocked[] = {
 	NULL,
 };
 
+/* Each list and the class its names get. */
+static const struct {
+	const char *const *names;
+	unsigned class;
+} lists[] = {
+	{ anytime_blocking, CF_FN_ANYTIME | CF_FN_BLOCKING },
+	{ anytime_only, CF_FN_ANYTIME },
+	{ anytime_signals, CF_FN_ANYTIME },
+	{ anytime_pure, CF_FN_ANYTIME },
+	{ callback, CF_FN_CALLBACK },
+	{ deny_blocked, CF_FN_DENY },
+};
+
 static unsigned class_of_name(const char *name)
 {
 	unsigned c = 0;
-	for (const char *const *p = anytime_blocking; *p; p++)
-		if (!strcmp(*p, name))
-			c |= CF_FN_ANYTIME | CF_FN_BLOCKING;
-	for (const char *const *p = anytime_only; *p; p++)
-		if (!strcmp(*p, name))
-			c |= CF_FN_ANYTIME;
-	for (const char *const *p = anytime_signals; *p; p++)
-		if (!strcmp(*p, name))
-			c |= CF_FN_ANYTIME;
-	for (const char *const *p = anytime_pure; *p; p++)
-		if (!strcmp(*p, name))
-			c |= CF_FN_ANYTIME;
-	for (const char *const *p = callback; *p; p++)
-		if (!strcmp(*p, name))
-			c |= CF_FN_CALLBACK;
-	for (const char *const *p = deny_blocked; *p; p++)
-		if (!strcmp(*p, name))
-			c |= CF_FN_DENY;
+	for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+		for (const char *const *p = lists[i].names; *p; p++)
+			if (!strcmp(*p, name))
+				c |= lists[i].class;
 	return c;
 }
 
