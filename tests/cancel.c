@@ -35,12 +35,20 @@ static void cleanup(void *arg)
 	atomic_fetch_add(&cleaned, 1);
 }
 
+/* A victim counts itself, then tells its own canceller (arg): with a
+ * shared count only, a canceller could take another's start for its
+ * victim's and cancel it before it counted itself. */
+static void begin(void *arg)
+{
+	atomic_fetch_add(&started, 1);
+	atomic_store((_Atomic int *)arg, 1);
+}
+
 static void *spinner(void *arg)
 {
-	(void)arg;
 	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
 	pthread_cleanup_push(cleanup, NULL);
-	atomic_fetch_add(&started, 1);
+	begin(arg);
 	for (;;)
 		memfrob(buf, sizeof buf);
 	pthread_cleanup_pop(0);
@@ -49,10 +57,9 @@ static void *spinner(void *arg)
 
 static void *reader(void *arg)
 {
-	(void)arg;
 	char c;
 	pthread_cleanup_push(cleanup, NULL);
-	atomic_fetch_add(&started, 1);
+	begin(arg);
 	for (;;)
 		if (read(pipe_fd[0], &c, 1) < 0)
 			DIE("read: %s", strerror(errno));
@@ -65,10 +72,10 @@ static void *canceller(void *arg)
 	unsigned seed = (unsigned)(uintptr_t)arg;
 	for (long k = 0; !atomic_load(&stop); k++) {
 		pthread_t t;
-		long before = atomic_load(&started);
+		_Atomic int up = 0;
 		CHECK(pthread_create(&t, NULL, k % 2 ? reader : spinner,
-				     NULL) == 0);
-		while (atomic_load(&started) == before)
+				     (void *)&up) == 0);
+		while (!atomic_load(&up))
 			sched_yield();
 		struct timespec ts = { 0, (long)(rand_r(&seed) % 300) * 1000 };
 		nanosleep(&ts, NULL);
